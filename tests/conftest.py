@@ -1,0 +1,65 @@
+"""Shared fixtures: one persona per role plus an outsider, and a source to import into."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from tickets.access import Role, user_role_set
+from tickets.models import Source, SourceKind
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def _make_user(email: str, role: Role | None) -> Any:
+    user = get_user_model().objects.create_user(username=email, email=email, password=PASSWORD)
+    if role is not None:
+        user_role_set(user, role)
+    return user
+
+
+@pytest.fixture
+def admin_user(db: None) -> Any:
+    return _make_user("ada.admin@example.com", Role.ADMIN)
+
+
+@pytest.fixture
+def support_lead(db: None) -> Any:
+    return _make_user("sam.lead@example.com", Role.SUPPORT_LEAD)
+
+
+@pytest.fixture
+def product_manager(db: None) -> Any:
+    return _make_user("pat.pm@example.com", Role.PRODUCT_MANAGER)
+
+
+@pytest.fixture
+def viewer(db: None) -> Any:
+    return _make_user("vic.viewer@example.com", Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(db: None) -> Any:
+    return _make_user("olly.outsider@example.com", None)
+
+
+@pytest.fixture
+def client_for() -> Callable[[Any], Client]:
+    """A test client signed in as the given user (or anonymous for None)."""
+
+    def make(user: Any) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def source(db: None) -> Source:
+    return Source.objects.create(name="helpdesk", kind=SourceKind.UPLOAD)
