@@ -17,7 +17,7 @@ urlpatterns = [
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/", include("tickets.api_urls")),
+    path("api/", include("tickets.api.urls")),
     path("django-admin/", admin.site.urls),
     path("", include("tickets.urls")),
 ]
