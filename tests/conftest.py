@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +14,26 @@ from tickets.access import Role, user_role_set
 from tickets.models import Source, SourceKind
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+def require_service(name: str, reachable: bool) -> None:
+    """Skip a test whose service is missing on a developer's machine; fail it in CI, where the
+    service must be there."""
+    if reachable:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required in CI but is not reachable")
+    pytest.skip(f"{name} is not reachable on this machine")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_inline() -> Iterator[None]:
+    """Tests run Celery tasks in-process even when REDIS_URL points at a real broker; the
+    end-to-end tests switch to the real worker themselves."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
 
 
 def _make_user(email: str, role: Role | None) -> Any:

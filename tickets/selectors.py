@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from tickets.models import Source, SyncRun, Ticket
 
@@ -16,3 +16,17 @@ def store_overview() -> dict[str, Any]:
         "sources": Source.objects.annotate(ticket_count=Count("tickets")).order_by("name"),
         "recent_runs": SyncRun.objects.select_related("source", "started_by")[:5],
     }
+
+
+def ticket_list() -> QuerySet[Ticket]:
+    """Tickets newest first with what a list row shows, in one query."""
+    return Ticket.objects.select_related("source", "requester", "organization").order_by("-created_at", "-id")
+
+
+def ticket_detail(*, ticket_id: int) -> Ticket:
+    """One ticket with its conversation; raises Ticket.DoesNotExist."""
+    return (
+        Ticket.objects.select_related("source", "requester", "organization")
+        .prefetch_related("messages")
+        .get(pk=ticket_id)
+    )

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.utils import timezone
 
+from tickets.access import Role, user_role_set
 from tickets.models import (
     Customer,
     IngestBatch,
@@ -57,6 +61,28 @@ class IngestCounts:
 def source_get_or_create(*, name: str, kind: str = SourceKind.UPLOAD) -> Source:
     source, _ = Source.objects.get_or_create(name=name, defaults={"kind": kind})
     return source
+
+
+def user_create(*, email: str, role: Role, password: str | None = None, name: str = "") -> tuple[Any, str]:
+    """Create a user with ``role``, or give an existing user (same email) that role.
+
+    Returns (user, password set). A new user without ``password`` gets a random one, so no
+    account has a guessable default; an existing user keeps theirs unless one is given (then
+    the returned password is ""). Passwords go through the configured validators.
+    """
+    users = get_user_model().objects
+    user = users.filter(email__iexact=email).first()
+    if user is None:
+        user = users.create_user(username=email.lower(), email=email.lower())
+        password = password or secrets.token_urlsafe(12)
+    if name:
+        user.first_name, _, user.last_name = name.partition(" ")
+    if password:
+        validate_password(password, user)
+        user.set_password(password)
+    user.save()
+    user_role_set(user, role)
+    return user, password or ""
 
 
 def ingest_records(
@@ -308,6 +334,7 @@ __all__ = [
     "SyncTrigger",
     "ingest_records",
     "source_get_or_create",
+    "user_create",
     "sync_run_finish",
     "sync_run_record_progress",
     "sync_run_start",

@@ -6,4 +6,6 @@ from tickets import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("tickets/", views.tickets, name="ticket_list"),
+    path("tickets/<int:pk>/", views.ticket, name="ticket_detail"),
 ]

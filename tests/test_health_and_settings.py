@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_broker(client) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["broker"] in {"ok", "inline"}
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_broker_is_unreachable(client, settings) -> None:
+    from config.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url = previous
+
+    assert response.status_code == 503
+    assert response.json()["broker"].startswith("error")
+
+
+def _settings_check(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; "
+         "django.setup(); from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)"],
+        cwd=BASE_DIR, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_production_refuses_to_start_without_a_real_secret_key() -> None:
+    result = _settings_check(DEBUG="false", ALLOWED_HOSTS="threadline.example.com")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_starts_with_a_secret_key_and_no_wildcard_hosts() -> None:
+    result = _settings_check(DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="threadline.example.com")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False ['threadline.example.com']"
+
+
+def test_the_embedded_default_is_debug_on_localhost_only() -> None:
+    result = _settings_check()
+
+    assert result.returncode == 0, result.stderr
+    assert "*" not in result.stdout and result.stdout.startswith("True")
