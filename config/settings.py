@@ -49,7 +49,7 @@ def env_list(name: str, default: str) -> list[str]:
 
 DEBUG = env_bool("DEBUG", True)
 
-_DEVELOPMENT_SECRET_KEY = "threadline-development-only-key-never-use-in-production"
+_DEVELOPMENT_SECRET_KEY = "threadline-development-only-key-never-use-in-production"  # noqa: S105 - refused below unless DEBUG
 SECRET_KEY = env_str("SECRET_KEY", _DEVELOPMENT_SECRET_KEY if DEBUG else "")
 if not DEBUG and (not SECRET_KEY or SECRET_KEY == _DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32):
     raise ImproperlyConfigured(
@@ -168,11 +168,19 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 THREADLINE_ENCRYPTION_KEYS = env_list("THREADLINE_ENCRYPTION_KEYS", "")
 # Webhook deliveries older or newer than this many seconds are refused (replay protection).
 THREADLINE_WEBHOOK_TOLERANCE_SECONDS = env_int("THREADLINE_WEBHOOK_TOLERANCE_SECONDS", 300)
+# JSON bodies of the bulk API and webhooks above this size are refused with 413 before parsing.
+THREADLINE_API_MAX_BODY_BYTES = env_int("THREADLINE_API_MAX_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE)
 THREADLINE_INGEST_BATCH_SIZE = env_int("THREADLINE_INGEST_BATCH_SIZE", 1000)
 
 # Celery. No broker configured means the embedded run: tasks execute inline, in-process.
 REDIS_URL = env_str("REDIS_URL", "")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# With Redis the cache (login and API throttles, short-lived counters) is shared by every process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
@@ -200,6 +208,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 50,
 }
+# PAGE_SIZE is the default for pagination classes that views choose themselves (the ticket list
+# uses a cursor); there is deliberately no project-wide DEFAULT_PAGINATION_CLASS.
+SILENCED_SYSTEM_CHECKS = ["rest_framework.W001"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "Threadline API",
     "DESCRIPTION": "Tickets, themes and backlog demand. Authenticate with `Authorization: Token <key>`.",
@@ -208,6 +219,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status"; name each choice set after its model so clients get stable names.
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "tickets.models.TicketStatus",
+        "SyncRunStatusEnum": "tickets.models.SyncRunStatus",
+        "SourceKindEnum": "tickets.models.SourceKind",
+    },
 }
 
 # Hardening that only makes sense behind HTTPS, i.e. whenever DEBUG is off.

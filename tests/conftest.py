@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,14 +26,19 @@ def require_service(name: str, reachable: bool) -> None:
     pytest.skip(f"{name} is not reachable on this machine")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Real hashing costs ~0.3 s per user; tests make many users and don't test the hasher."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _tasks_run_inline() -> Iterator[None]:
+def _tasks_run_inline() -> None:
     """Tests run Celery tasks in-process even when REDIS_URL points at a real broker; the
     end-to-end tests switch to the real worker themselves."""
     from config.celery import app
 
     app.conf.task_always_eager = True
-    yield
 
 
 def _make_user(email: str, role: Role | None) -> Any:

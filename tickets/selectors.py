@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from tickets.crypto import secrets_decrypt
 from tickets.models import Source, SyncRun, Ticket
 
 
@@ -30,3 +31,33 @@ def ticket_detail(*, ticket_id: int) -> Ticket:
         .prefetch_related("messages")
         .get(pk=ticket_id)
     )
+
+
+# The key under which a source's webhook secret sits in its encrypted credentials.
+WEBHOOK_SECRET_KEY = "webhook_secret"  # noqa: S105 (a dictionary key, not a secret)
+
+
+def source_get_by_ref(*, ref: str) -> Source | None:
+    """The source named ``ref``, else the one whose id is ``ref``; None if neither exists.
+
+    The name wins so that a source named with digits only stays reachable by its name.
+    """
+    source = Source.objects.filter(name=ref).first()
+    if source is None and ref.isascii() and ref.isdigit():
+        source = Source.objects.filter(pk=int(ref)).first()
+    return source
+
+
+def source_webhook_secret(*, source: Source) -> str:
+    """The source's webhook secret, or "" when none was created."""
+    return str(secrets_decrypt(source.credentials_encrypted).get(WEBHOOK_SECRET_KEY, ""))
+
+
+def import_runs_recent(*, limit: int = 20) -> QuerySet[SyncRun]:
+    """The latest file imports, newest first, without their error reports (a list shows counts)."""
+    return SyncRun.objects.exclude(file_path="").select_related("source", "started_by").defer("errors")[:limit]
+
+
+def import_run_detail(*, sync_run_id: int) -> SyncRun:
+    """One import with its source and error report; raises SyncRun.DoesNotExist."""
+    return SyncRun.objects.select_related("source", "started_by").get(pk=sync_run_id)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 
-from tickets.access import access_tickets_read, page_access
+from tickets.access import access_tickets_import, access_tickets_read, page_access
 from tickets.filters import TicketFilter
-from tickets.models import Ticket
-from tickets.selectors import store_overview, ticket_detail, ticket_list
+from tickets.forms import ImportUploadForm
+from tickets.models import SyncRun, SyncTrigger, Ticket
+from tickets.selectors import import_run_detail, import_runs_recent, store_overview, ticket_detail, ticket_list
+from tickets.services import SourceDisabled, file_import_upload, source_get_or_create
 
 TICKETS_PER_PAGE = 50
 
@@ -39,3 +45,72 @@ def ticket(request: HttpRequest, pk: int) -> HttpResponse:
     except Ticket.DoesNotExist:
         raise Http404 from None
     return render(request, "tickets/ticket_detail.html", {"ticket": found})
+
+
+# --- File imports ---------------------------------------------------------------------------------
+
+IMPORT_ERRORS_SHOWN = 100
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@page_access(access_tickets_import)
+def import_upload(request: HttpRequest) -> HttpResponse:
+    form = ImportUploadForm(request.POST, request.FILES) if request.method == "POST" else ImportUploadForm()
+    if form.is_valid():
+        source = form.cleaned_data["source"] or source_get_or_create(name=form.cleaned_data["new_source"])
+        try:
+            sync_run = file_import_upload(
+                source=source, upload=form.cleaned_data["file"], trigger=SyncTrigger.UPLOAD, started_by=request.user
+            )
+        except SourceDisabled as exc:
+            form.add_error("source", str(exc))
+        else:
+            return redirect("import_run", pk=sync_run.pk)
+    return render(
+        request,
+        "tickets/import_upload.html",
+        {"form": form, "runs": import_runs_recent(), "max_upload_bytes": settings.THREADLINE_MAX_UPLOAD_BYTES},
+    )
+
+
+@page_access(access_tickets_import)
+def import_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run page; htmx polls the same URL for the status partial until the run is finished."""
+    sync_run = _import_run_or_404(pk)
+    partial = request.headers.get("HX-Request") == "true"
+    response = render(
+        request,
+        "tickets/_import_run_status.html" if partial else "tickets/import_run.html",
+        {"run": sync_run, "errors": sync_run.errors[:IMPORT_ERRORS_SHOWN]},
+    )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@page_access(access_tickets_import)
+def import_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    sync_run = _import_run_or_404(pk)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{sync_run.pk}-rejected-rows.csv"'
+    response.write("\ufeff")  # lets Excel recognise UTF-8
+    writer = csv.writer(response)
+    writer.writerow(["line", "external_id", "reason"])
+    for error in sync_run.errors:
+        writer.writerow(
+            [error.get("line", ""), spreadsheet_safe(error.get("external_id") or ""), spreadsheet_safe(error["reason"])]
+        )
+    return response
+
+
+def spreadsheet_safe(value: object) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text instead of running it as a formula."""
+    text = str(value)
+    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def _import_run_or_404(pk: int) -> SyncRun:
+    try:
+        return import_run_detail(sync_run_id=pk)
+    except SyncRun.DoesNotExist:
+        raise Http404 from None
