@@ -276,8 +276,8 @@ def _arr(rng: random.Random, plan: str) -> Decimal:
     elif plan == "pro":
         yearly = rng.randint(5, 80) * 39 * 12
     else:
-        yearly = round(rng.randint(50, 1200) * 65 * 12 * rng.uniform(0.7, 0.9), -2)
-    return Decimal(int(yearly)).quantize(Decimal("0.01"))
+        yearly = int(round(rng.randint(50, 1200) * 65 * 12 * rng.uniform(0.7, 0.9), -2))
+    return Decimal(yearly).quantize(Decimal("0.01"))
 
 
 def _people(

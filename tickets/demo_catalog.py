@@ -449,7 +449,7 @@ _MOBILE: tuple[DemoProblem, ...] = (
         "app_crash_on_startup", "mobile", "Mobile app crashes on startup", 0.8,
         ("App crashes", "App won't open", "Crash on launch", "App broken after update"),
         ("Since updating to {version} the app crashes as soon as I open it.",
-         "The app closes immediately on startup. I'm on a {device}, app version {version}.",
+         "The app closes immediately on startup. I'm on my {device}, app version {version}.",
          "After the latest update ({version}) the app won't open at all: it shows the splash screen and "
          "then quits.",
          "app crashing on launch after update, {device}",

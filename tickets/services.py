@@ -264,17 +264,14 @@ def _copy_rows(
     cursor: Any, model: type[Ticket] | type[Message], names: list[str], rows: Iterable[tuple[Any, ...]]
 ) -> None:
     """COPY ``rows`` (values in the order of the attribute ``names``) into ``model``'s table."""
-    from psycopg import sql
     from psycopg.types.json import Jsonb
 
     by_name = {f.attname: f for f in model._meta.concrete_fields}
     fields = [by_name[name] for name in names]
     # COPY adapts a Python list to a PostgreSQL array; a JSON column needs it wrapped as JSON.
     json_positions = [i for i, f in enumerate(fields) if isinstance(f, JSONField)]
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(model._meta.db_table),
-        sql.SQL(", ").join([sql.Identifier(f.column) for f in fields]),
-    )
+    quote = connection.ops.quote_name
+    statement = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) FROM STDIN"
     with cursor.copy(statement) as copy:
         for row in rows:
             if json_positions:
