@@ -8,14 +8,14 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files import File
 from django.template.defaultfilters import filesizeformat
 
 from tickets.connectors.files import IMPORT_FILE_SUFFIXES
 from tickets.models import Source
 
 
-def validate_import_file(upload: UploadedFile) -> None:
+def validate_import_file(upload: File) -> None:
     """A ticket file we can read: a known suffix, not empty, within THREADLINE_MAX_UPLOAD_BYTES."""
     if PurePath(upload.name or "").suffix.lower() not in IMPORT_FILE_SUFFIXES:
         raise ValidationError("Choose a .csv, .jsonl, .ndjson or .json file.", code="file_type")

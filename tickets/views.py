@@ -95,11 +95,12 @@ def import_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="import-{sync_run.pk}-rejected-rows.csv"'
     response.write("\ufeff")  # lets Excel recognise UTF-8
     writer = csv.writer(response)
-    writer.writerow(["line", "external_id", "reason"])
+    # File imports report the line a row starts on; API and webhook runs the item's index.
+    position = "line" if sync_run.file_path else "index"
+    writer.writerow([position, "external_id", "reason"])
     for error in sync_run.errors:
-        writer.writerow(
-            [error.get("line", ""), spreadsheet_safe(error.get("external_id") or ""), spreadsheet_safe(error["reason"])]
-        )
+        external_id, reason = error.get("external_id") or "", error.get("reason", "")
+        writer.writerow([error.get(position, ""), spreadsheet_safe(external_id), spreadsheet_safe(reason)])
     return response
 
 

@@ -58,18 +58,18 @@ def worker(settings) -> Iterator[subprocess.Popen[bytes]]:
         "CELERY_BROKER_URL": REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
+    previous_broker = celery_app.conf.broker_url
+    celery_app.conf.update(broker_url=REDIS_URL, task_always_eager=False)
+    settings.MEDIA_ROOT = str(Path(settings.DATA_DIR) / "e2e-uploads")
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ingest,ml,default",
          "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    previous = dict(celery_app.conf)
-    celery_app.conf.update(broker_url=REDIS_URL, task_always_eager=False)
-    settings.MEDIA_ROOT = str(Path(settings.DATA_DIR) / "e2e-uploads")
     try:
         yield process
     finally:
-        celery_app.conf.update(broker_url=previous["broker_url"], task_always_eager=True)
+        celery_app.conf.update(broker_url=previous_broker, task_always_eager=True)
         process.terminate()
         try:
             process.wait(timeout=20)

@@ -37,7 +37,7 @@ class ImportCreateApi(APIView):
             validators=[validate_import_file],
             help_text="A .csv, .jsonl, .ndjson or .json file in the documented import form, UTF-8.",
         )
-        source = serializers.CharField(
+        source = serializers.CharField(  # type: ignore[assignment]  # see common.ImportResultSerializer
             max_length=100, help_text='Source name; created (kind "upload") if there is none of that name.'
         )
 
@@ -124,7 +124,7 @@ class ImportDetailApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField(source="pk")
-        source = serializers.CharField(source="source.name")
+        source = serializers.CharField(source="source.name")  # type: ignore[assignment]  # see common.ImportResultSerializer
         status = serializers.ChoiceField(choices=SyncRunStatus.choices)
         file_name = serializers.CharField()
         created_at = serializers.DateTimeField()
@@ -132,7 +132,7 @@ class ImportDetailApi(APIView):
         finished_at = serializers.DateTimeField(allow_null=True)
         progress = ImportProgressSerializer(source="*")
         counts = ImportCountsSerializer(source="*")
-        errors = RejectedRowSerializer(
+        errors = RejectedRowSerializer(  # type: ignore[assignment]  # a field, not Serializer.errors
             many=True,
             help_text=f"Rejected rows in file order; the first {SyncRun.MAX_REPORTED_ERRORS:,} are kept.",
         )

@@ -42,9 +42,9 @@ class Command(BaseCommand):
             raise CommandError(sync_run.failure)
 
     def _create_run(self, path: Path, source_name: str) -> SyncRun:
-        name = source_name.strip()
-        if not name or len(name) > Source._meta.get_field("name").max_length:  # type: ignore[operator]
-            raise CommandError("--source must be a name of 1 to 100 characters")
+        name, limit = source_name.strip(), Source._meta.get_field("name").max_length or 100
+        if not name or len(name) > limit:
+            raise CommandError(f"--source must be a name of 1 to {limit} characters")
         source = source_get_or_create(name=name, kind=SourceKind.UPLOAD)
         try:
             return file_import_create(
