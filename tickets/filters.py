@@ -40,10 +40,10 @@ class SourceFilter(filters.ModelChoiceFilter):
 class TicketFilter(filters.FilterSet):
     q = filters.CharFilter(method="filter_text", label="Search subject")
     source = extend_schema_field(OpenApiTypes.STR)(
-        SourceFilter(queryset=Source.objects.all(), help_text="Source id or name")
+        SourceFilter(queryset=Source.objects.all(), help_text="Source id or name", empty_label="Any source")
     )
-    channel = filters.ChoiceFilter(choices=Channel.choices)
-    status = filters.ChoiceFilter(choices=TicketStatus.choices)
+    channel = filters.ChoiceFilter(choices=Channel.choices, empty_label="Any channel")
+    status = filters.ChoiceFilter(choices=TicketStatus.choices, empty_label="Any status")
     organization = filters.NumberFilter(field_name="organization_id")
     requester_email = filters.CharFilter(method="filter_requester_email")
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

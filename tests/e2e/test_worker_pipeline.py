@@ -42,8 +42,8 @@ def _redis_reachable() -> bool:
 
 
 @pytest.fixture
-def worker(settings) -> Iterator[subprocess.Popen[bytes]]:
-    require_service("PostgreSQL", connection.vendor == "postgresql")
+def worker(settings, tmp_path) -> Iterator[subprocess.Popen[bytes]]:
+    require_service("PostgreSQL as the test database (DATABASE_URL)", connection.vendor == "postgresql")
     require_service("Redis", _redis_reachable())
     import redis
 
@@ -64,8 +64,10 @@ def worker(settings) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ingest,ml,default",
          "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-        cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # A file, not a pipe: an unread pipe fills up and blocks a chatty worker.
+        cwd=BASE_DIR, env=env, stdout=(tmp_path / "worker.log").open("wb"), stderr=subprocess.STDOUT,
     )
+    process.log_path = tmp_path / "worker.log"  # type: ignore[attr-defined]
     try:
         yield process
     finally:
@@ -83,10 +85,11 @@ def _wait_for(condition, timeout: float, worker: subprocess.Popen[bytes]) -> Non
         if condition():
             return
         if worker.poll() is not None:
-            output = worker.stdout.read().decode() if worker.stdout else ""
+            output = worker.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
             pytest.fail(f"the worker exited early:\n{output[-3000:]}")
         time.sleep(0.25)
-    pytest.fail("the worker did not finish in time")
+    log = worker.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+    pytest.fail(f"the worker did not finish in time:\n{log[-3000:]}")
 
 
 def test_a_worker_process_imports_an_uploaded_file_and_processes_its_batch(worker, admin_user, client) -> None:
