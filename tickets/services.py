@@ -285,15 +285,19 @@ def _copy_rows(
 def _update_changed_tickets(source: Source, rows: list[_TicketRow]) -> None:
     """Rewrite stored tickets whose content changed and upsert their messages.
 
-    One path for every database: changes are the rare case of a bulk import, and their
-    messages need the per-row conflict handling that ``update_conflicts`` gives.
+    One path for every database. An upsert rather than ``bulk_update``: its CASE WHEN per
+    field grows with the batch, which made a batch of changed tickets ten times slower than
+    creating them; INSERT ... ON CONFLICT DO UPDATE stays linear (and keeps ``ingested_at``).
     """
     if not rows:
         return
-    now = timezone.now()
-    tickets = [Ticket(pk=row.ticket_id, source=source, changed_at=now, **row.values) for row in rows]
-    fields = [name for name in rows[0].values if name != "external_id"]
-    Ticket.objects.bulk_update(tickets, [*fields, "changed_at"])
+    tickets = [Ticket(pk=row.ticket_id, source=source, **row.values) for row in rows]
+    Ticket.objects.bulk_create(
+        tickets,
+        update_conflicts=True,
+        unique_fields=["source", "external_id"],
+        update_fields=[*(name for name in rows[0].values if name != "external_id"), "changed_at"],
+    )
     Message.objects.bulk_create(
         _messages_of(rows),
         update_conflicts=True,
