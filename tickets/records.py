@@ -30,7 +30,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -114,8 +114,17 @@ class TicketRecord:
 
     def content_hash(self) -> str:
         """A digest of every field: equal digests mean a re-import would change nothing."""
-        payload = json.dumps(asdict(self), sort_keys=True, default=str, separators=(",", ":"))
+        payload = json.dumps(_plain(self), sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copies (the hash is ingestion's biggest cost)."""
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    if is_dataclass(value):
+        return {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+    return value
 
 
 def ticket_record_from_dict(data: Mapping[str, Any]) -> TicketRecord:

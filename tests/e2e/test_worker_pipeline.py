@@ -41,6 +41,15 @@ def _redis_reachable() -> bool:
         return False
 
 
+def _use_broker(url: str, eager: bool = False) -> None:
+    """Point this process's Celery app at ``url``, dropping connections made to the old broker
+    (Celery keeps a connection and producer pool from the first use)."""
+    celery_app.conf.update(broker_url=url, task_always_eager=eager)
+    celery_app.pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def worker(settings, tmp_path) -> Iterator[subprocess.Popen[bytes]]:
     require_service("PostgreSQL as the test database (DATABASE_URL)", connection.vendor == "postgresql")
@@ -59,7 +68,7 @@ def worker(settings, tmp_path) -> Iterator[subprocess.Popen[bytes]]:
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
     previous_broker = celery_app.conf.broker_url
-    celery_app.conf.update(broker_url=REDIS_URL, task_always_eager=False)
+    _use_broker(REDIS_URL)
     settings.MEDIA_ROOT = str(Path(settings.DATA_DIR) / "e2e-uploads")
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ingest,ml,default",
@@ -71,7 +80,7 @@ def worker(settings, tmp_path) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield process
     finally:
-        celery_app.conf.update(broker_url=previous_broker, task_always_eager=True)
+        _use_broker(previous_broker, eager=True)
         process.terminate()
         try:
             process.wait(timeout=20)
