@@ -177,7 +177,7 @@ THREADLINE_INGEST_BATCH_SIZE = env_int("THREADLINE_INGEST_BATCH_SIZE", 1000)
 REDIS_URL = env_str("REDIS_URL", "")
 _BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not _BROKER_URL)
-CELERY_BROKER_URL = _BROKER_URL or "memory://"
+CELERY_BROKER_URL = _BROKER_URL or "memory://localhost/"
 # With Redis the cache (login and API throttles, short-lived counters) is shared by every process.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
