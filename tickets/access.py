@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AbstractUser, AnonymousUser, Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.db.models import TextChoices
@@ -145,3 +147,21 @@ def page_access(check: Callable[[AnyUser], None]) -> Callable[[Callable[..., Any
         return guarded
 
     return decorator
+
+
+class EmailOrUsernameBackend(ModelBackend):
+    """Sign in with the email address in any letter case, or the username."""
+
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
+        if username is None or password is None:
+            return None
+        users = get_user_model().objects
+        user = users.filter(username=username).first() or users.filter(email__iexact=username.strip()).first()
+        if user is None:
+            users.model().set_password(password)  # same cost as a real check: no timing hint that it exists
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None

@@ -55,6 +55,12 @@ def test_login_with_email_and_logout(client, admin_user) -> None:
     assert client.get("/").status_code == 302
 
 
+def test_the_email_signs_in_in_any_letter_case(client, admin_user) -> None:
+    assert client.login(username=admin_user.email.upper(), password=PASSWORD)
+    assert not client.login(username=admin_user.email, password="wrong")
+    assert not client.login(username="nobody@example.com", password=PASSWORD)
+
+
 def test_a_user_can_change_their_password(client_for, viewer) -> None:
     client = client_for(viewer)
     response = client.post(
@@ -96,3 +102,30 @@ def test_setup_demo_prints_one_login_per_role_that_works(settings, tmp_path, cli
     with mock.patch("tickets.management.commands.setup_demo.call_command"):
         call_command("setup_demo", stdout=again)
     assert [line.split() for line in again.getvalue().splitlines() if "@example.com" in line] == lines
+
+
+def test_setup_demo_moves_week_old_demo_data_forward(settings, tmp_path, source) -> None:
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from tickets.models import SourceKind, Ticket
+    from tickets.records import ticket_record_from_dict
+    from tickets.services import ingest_records
+
+    settings.DATA_DIR = tmp_path
+    source.kind = SourceKind.DEMO
+    source.save(update_fields=["kind"])
+    old = (timezone.now() - timedelta(days=8)).isoformat()
+    record = ticket_record_from_dict({"external_id": "1", "body": "x", "created_at": old})
+    ingest_records(source=source, records=[record])
+
+    with mock.patch("tickets.management.commands.setup_demo.call_command") as seed:
+        call_command("setup_demo", stdout=StringIO())
+    seed.assert_called_once()
+
+    Ticket.objects.update(created_at=timezone.now())
+    with mock.patch("tickets.management.commands.setup_demo.call_command") as seed:
+        call_command("setup_demo", stdout=StringIO())
+    seed.assert_not_called()
