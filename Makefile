@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet '.[dev]'
 	@touch $(INSTALLED)
 
 ## make run: the embedded Threadline (SQLite, tasks inline, demo data) on http://127.0.0.1:8000/

@@ -42,10 +42,10 @@ def _redis_reachable() -> bool:
 
 
 def _use_broker(url: str, eager: bool = False) -> None:
-    """Point this process's Celery app at ``url``, dropping connections made to the old broker
-    (Celery keeps a connection and producer pool from the first use)."""
+    """Point this process's Celery app at ``url``. The app caches the connection and producer
+    pools of the first broker it used; dropping the references makes it look them up again
+    (kombu keeps one pool per broker URL, so nothing is closed here)."""
     celery_app.conf.update(broker_url=url, task_always_eager=eager)
-    celery_app.pool.force_close_all()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
