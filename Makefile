@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint bench-ingest clean
+.PHONY: run test lint screenshots bench-ingest clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(INSTALLED)
 	$(VENV)/bin/mypy .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+
+## make screenshots: refresh the pictures of the main pages in docs/screenshots/ (needs chromium)
+screenshots: $(INSTALLED)
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -m browser
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

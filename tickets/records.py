@@ -4,7 +4,7 @@ A connector turns its vendor's payloads into ``TicketRecord`` objects (directly,
 ``ticket_record_from_dict`` when its data is already a flat mapping such as a CSV row, a JSONL
 line, an API body or a webhook delivery). ``tickets.services.ingest_records`` persists them.
 
-The mapping form, documented for users in the README ("Import format"):
+The mapping form, documented for users in the README ("Bringing tickets in"):
 
 ======================  ==========================================================================
 ``external_id``         required; the ticket's id in the source, unique per source
