@@ -173,6 +173,8 @@ THREADLINE_WEBHOOK_TOLERANCE_SECONDS = env_int("THREADLINE_WEBHOOK_TOLERANCE_SEC
 # JSON bodies of the bulk API and webhooks above this size are refused with 413 before parsing.
 THREADLINE_API_MAX_BODY_BYTES = env_int("THREADLINE_API_MAX_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE)
 THREADLINE_INGEST_BATCH_SIZE = env_int("THREADLINE_INGEST_BATCH_SIZE", 1000)
+# Below this calibrated confidence a ticket is left unthemed, for triage and the next discovery.
+THREADLINE_ASSIGNMENT_THRESHOLD = float(env_str("THREADLINE_ASSIGNMENT_THRESHOLD", "0.5"))
 
 # Celery. No broker configured means the embedded run: tasks execute inline, in-process.
 REDIS_URL = env_str("REDIS_URL", "")
@@ -193,6 +195,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    # Exact names win over the globs below.
+    "insights.tasks.refresh_theme_stats": {"queue": "default"},
     "tickets.tasks.*": {"queue": "ingest"},
     "insights.tasks.*": {"queue": "ml"},
 }

@@ -1,27 +1,450 @@
-"""Writes of the insights app."""
+"""Writes of the insights app: processing tickets into themes, models, statistics, people's decisions.
+
+The analysis itself happens in ``insights.analysis`` (pure functions); these services load rows,
+call it, and persist what it returns.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from insights.analysis.text import Turn, prepare_ticket
+from insights.models import (
+    AssignmentMethod,
+    ModelKind,
+    ModelVersion,
+    Theme,
+    ThemeStat,
+    ThemeStatDirtyDay,
+    ThemeStatus,
+    TicketAnalysis,
+    TicketTheme,
+)
 from tickets.models import IngestBatch, IngestBatchStatus, Ticket
+
+logger = logging.getLogger(__name__)
+
+VECTOR_DTYPE = np.float32
+
+
+# --- model versions ---------------------------------------------------------------------------
+
+
+def model_version_active(kind: str) -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, is_active=True).first()
+
+
+def model_version_save(
+    *, kind: str, backend: str, artifact: Any, metrics: dict[str, Any], training_size: int = 0,
+    manual_labels: int = 0, activate: bool, note: str = "",
+) -> ModelVersion:
+    """Store a trained artefact as a new version; with ``activate`` it replaces the active one."""
+    directory = Path(settings.DATA_DIR) / "models"
+    directory.mkdir(parents=True, exist_ok=True)
+    with transaction.atomic():
+        version = ModelVersion.objects.create(
+            kind=kind, backend=backend, artifact="", metrics=metrics, training_size=training_size,
+            manual_labels=manual_labels, note=note,
+        )
+        path = directory / f"{kind}-{version.pk}.joblib"
+        joblib.dump(artifact, path)
+        version.artifact = str(path)
+        version.save(update_fields=["artifact"])
+        if activate:
+            ModelVersion.objects.filter(kind=kind, is_active=True).update(is_active=False)
+            version.is_active, version.activated_at = True, timezone.now()
+            version.save(update_fields=["is_active", "activated_at"])
+    return version
+
+
+@lru_cache(maxsize=8)
+def _artifact_load(path: str) -> Any:
+    # Versions are immutable once written, so a loaded artefact can be kept for the process's life.
+    return joblib.load(path)
+
+
+def model_version_load(version: ModelVersion) -> Any:
+    return _artifact_load(version.artifact)
+
+
+# --- processing tickets -----------------------------------------------------------------------
 
 
 def ingest_batch_process(*, batch_id: int) -> IngestBatch:
-    """Take one committed ingest batch through processing and mark it processed.
+    """Take one committed ingest batch through text preparation, vectors and theme assignment.
 
-    Safe to run twice (late acknowledgement may redeliver it): a batch already processed is
-    returned as it is. The row is locked so two workers never process the same batch at once.
-    Processing here confirms which of the batch's tickets still exist; theme assignment is
-    added to this step by the theming engine.
+    Safe to run twice (late acknowledgement may redeliver it): a processed batch is returned as
+    it is, and per ticket the work is skipped when neither its content nor the models changed.
+    The batch row is locked so two workers never process the same batch at once.
     """
     with transaction.atomic():
         batch = IngestBatch.objects.select_for_update().get(pk=batch_id)
         if batch.status == IngestBatchStatus.PROCESSED:
             return batch
-        batch.processed_count = Ticket.objects.filter(pk__in=batch.ticket_ids).count()
+        batch.processed_count = tickets_analyse(ticket_ids=batch.ticket_ids)
         batch.status = IngestBatchStatus.PROCESSED
         batch.processed_at = timezone.now()
         batch.save(update_fields=["processed_count", "status", "processed_at"])
     return batch
+
+
+def tickets_analyse(*, ticket_ids: Sequence[int]) -> int:
+    """Prepare, vectorise and assign ``ticket_ids``; returns how many tickets exist of them."""
+    tickets = list(
+        Ticket.objects.filter(pk__in=ticket_ids).prefetch_related("messages").select_related("analysis")
+    )
+    representation = model_version_active(ModelKind.REPRESENTATION)
+    analyses = [_analysis_prepared(ticket, representation) for ticket in tickets]
+    stale = [analysis for analysis in analyses if analysis is not None]
+    if representation is not None:
+        _vectorise(stale, representation)
+    TicketAnalysis.objects.bulk_create(
+        stale,
+        update_conflicts=True,
+        unique_fields=["ticket"],
+        update_fields=["text", "sentences", "vector", "representation_version", "content_hash"],
+    )
+    tickets_assign(ticket_ids=[t.pk for t in tickets])
+    return len(tickets)
+
+
+def _analysis_prepared(ticket: Ticket, representation: ModelVersion | None) -> TicketAnalysis | None:
+    """A fresh analysis for ``ticket``, or None when the stored one is still current."""
+    current = getattr(ticket, "analysis", None)
+    if (
+        current is not None
+        and current.content_hash == ticket.content_hash
+        and current.representation_version_id == (representation.pk if representation else None)
+    ):
+        return None
+    prepared = prepare_ticket(
+        ticket.subject,
+        [Turn(role=m.author_role, body=m.body, is_public=m.is_public) for m in ticket.messages.all()],
+    )
+    return TicketAnalysis(
+        ticket=ticket,
+        text=prepared.text,
+        sentences=list(prepared.sentences),
+        content_hash=ticket.content_hash,
+    )
+
+
+def _vectorise(analyses: list[TicketAnalysis], representation: ModelVersion) -> None:
+    if not analyses:
+        return
+    vectors = model_version_load(representation).transform([a.text for a in analyses])
+    for analysis, vector in zip(analyses, vectors, strict=True):
+        analysis.vector = np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
+        analysis.representation_version = representation
+
+
+def vectors_of(analyses: Iterable[TicketAnalysis]) -> np.ndarray:
+    rows = [np.frombuffer(bytes(a.vector), dtype=VECTOR_DTYPE) for a in analyses]
+    return np.vstack(rows) if rows else np.zeros((0, 0), dtype=VECTOR_DTYPE)
+
+
+def tickets_assign(*, ticket_ids: Sequence[int]) -> None:
+    """Give tickets their themes with the active assignment model; manual decisions are kept.
+
+    Idempotent per ticket and model version: tickets already assigned by the active version
+    are skipped. Without an active model (before any theme is accepted) nothing is assigned and
+    every ticket waits in the triage pool for discovery.
+    """
+    classifier_version = model_version_active(ModelKind.CLASSIFIER)
+    if classifier_version is None:
+        return
+    pending = list(
+        TicketAnalysis.objects.filter(ticket_id__in=ticket_ids, vector__isnull=False)
+        .exclude(classifier_version=classifier_version)
+        .order_by("ticket_id")
+    )
+    if not pending:
+        return
+    classifier = model_version_load(classifier_version)
+    theme_ids = _active_theme_ids()
+    assignments = classifier.assign(vectors_of(pending), [a.text for a in pending], threshold=assignment_threshold())
+    _assignments_store(pending, assignments, classifier_version, theme_ids)
+
+
+def assignment_threshold() -> float:
+    return float(getattr(settings, "THREADLINE_ASSIGNMENT_THRESHOLD", 0.5))
+
+
+def _active_theme_ids() -> dict[str, int]:
+    return {str(pk): pk for pk in Theme.objects.filter(status=ThemeStatus.ACTIVE).values_list("pk", flat=True)}
+
+
+def _explanation_of(assignment: Any, theme_id: int) -> dict[str, Any]:
+    explanations = getattr(assignment, "explanations", None) or {}
+    return dict(explanations.get(str(theme_id), {}))
+
+
+def _assignments_store(
+    analyses: list[TicketAnalysis], assignments: Sequence[Any], version: ModelVersion, theme_ids: dict[str, int]
+) -> None:
+    """Replace the model's rows for these tickets; manual rows stay as people left them."""
+    ticket_ids = [a.ticket_id for a in analyses]
+    manual = set(
+        TicketTheme.objects.filter(ticket_id__in=ticket_ids, method=AssignmentMethod.MANUAL).values_list(
+            "ticket_id", flat=True
+        )
+    )
+    rows: list[TicketTheme] = []
+    for analysis, assignment in zip(analyses, assignments, strict=True):
+        kept = [(theme_ids[key], confidence) for key, confidence in assignment.themes if key in theme_ids]
+        best_key, best_confidence = assignment.best if assignment.best else (None, None)
+        analysis.classifier_version = version
+        analysis.best_theme_id = theme_ids.get(best_key) if best_key else None
+        analysis.best_confidence = best_confidence
+        analysis.needs_triage = analysis.ticket_id not in manual and not kept
+        if analysis.ticket_id in manual:
+            continue
+        rows.extend(
+            TicketTheme(
+                ticket_id=analysis.ticket_id, theme_id=theme_id, confidence=confidence,
+                method=AssignmentMethod.MODEL, model_version=version,
+                explanation=_explanation_of(assignment, theme_id),
+            )
+            for theme_id, confidence in kept
+        )
+    with transaction.atomic():
+        TicketTheme.objects.filter(ticket_id__in=ticket_ids).exclude(method=AssignmentMethod.MANUAL).delete()
+        TicketTheme.objects.bulk_create(rows)
+        TicketAnalysis.objects.bulk_update(
+            analyses, ["classifier_version", "best_theme", "best_confidence", "needs_triage"]
+        )
+        theme_stats_mark_dirty(ticket_ids=ticket_ids)
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def theme_stats_mark_dirty(*, ticket_ids: Sequence[int]) -> None:
+    """Remember the days of these tickets so their statistics get rebuilt (after commit)."""
+    days = set(
+        Ticket.objects.filter(pk__in=ticket_ids).annotate(day=TruncDate("created_at")).values_list("day", flat=True)
+    )
+    ThemeStatDirtyDay.objects.bulk_create([ThemeStatDirtyDay(day=day) for day in days], ignore_conflicts=True)
+    if days:
+        from insights.tasks import refresh_theme_stats
+
+        transaction.on_commit(refresh_theme_stats.delay)
+
+
+def theme_stats_refresh(*, limit: int = 366) -> int:
+    """Rebuild the statistics of up to ``limit`` dirty days; returns how many days were rebuilt.
+
+    Each day is rebuilt whole from the current assignments (delete, then aggregate), so the
+    result never depends on the order in which changes arrived. Rows are claimed with SKIP
+    LOCKED: concurrent refreshes work on different days.
+    """
+    with transaction.atomic():
+        claimed = list(
+            ThemeStatDirtyDay.objects.select_for_update(skip_locked=True).order_by("day")[:limit]
+        )
+        days = [row.day for row in claimed]
+        if not days:
+            return 0
+        ThemeStat.objects.filter(day__in=days).delete()
+        ThemeStat.objects.bulk_create(_stats_of_days(days))
+        ThemeStatDirtyDay.objects.filter(day__in=days).delete()
+    return len(days)
+
+
+def _stats_of_days(days: list[date]) -> list[ThemeStat]:
+    rows = (
+        TicketTheme.objects.annotate(day=TruncDate("ticket__created_at"))
+        .filter(day__in=days)
+        .values("theme_id", "day", "ticket__source_id", "ticket__channel", "ticket__organization__plan")
+        .annotate(tickets=Count("ticket_id", distinct=True))
+        .order_by()
+    )
+    return [
+        ThemeStat(
+            theme_id=row["theme_id"], day=row["day"], source_id=row["ticket__source_id"],
+            channel=row["ticket__channel"], plan=row["ticket__organization__plan"] or "", tickets=row["tickets"],
+        )
+        for row in rows
+    ]
+
+
+# --- people's decisions ---------------------------------------------------------------------------
+
+
+class ThemeActionError(ValueError):
+    """A support lead's action that cannot be done as asked; the message says why."""
+
+
+def _audit(action: str, *, user: Any, theme: Theme | None, ticket: Ticket | None = None,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    from insights.models import ThemeChange
+
+    ThemeChange.objects.create(
+        action=action, theme=theme, ticket=ticket, user=user if user and user.is_authenticated else None,
+        before=before or {}, after=after or {},
+    )
+
+
+def _ticket_theme_names(ticket: Ticket) -> list[str]:
+    return sorted(TicketTheme.objects.filter(ticket=ticket).values_list("theme__name", flat=True))
+
+
+def _curated_changed(*, ticket_ids: Sequence[int]) -> None:
+    """After people changed assignments: statistics follow now, the model at its next training."""
+    theme_stats_mark_dirty(ticket_ids=ticket_ids)
+    TicketAnalysis.objects.filter(ticket_id__in=ticket_ids).update(needs_triage=False)
+
+
+@transaction.atomic
+def ticket_retag(*, ticket: Ticket, themes: Sequence[Theme], user: Any) -> None:
+    """Set exactly these themes on ``ticket`` as a person's decision (confirming one is a retag
+    to the themes it already has). The model never overrides it; the next training learns it."""
+    unusable = [theme.name for theme in themes if theme.status != ThemeStatus.ACTIVE]
+    if unusable:
+        raise ThemeActionError(f"Only active themes can be assigned; not: {', '.join(unusable)}")
+    before = _ticket_theme_names(ticket)
+    TicketTheme.objects.filter(ticket=ticket).delete()
+    TicketTheme.objects.bulk_create(
+        TicketTheme(ticket=ticket, theme=theme, confidence=1.0, method=AssignmentMethod.MANUAL, assigned_by=user)
+        for theme in themes
+    )
+    after = sorted(theme.name for theme in themes)
+    action = "confirm" if before == after else "retag"
+    _audit(action, user=user, theme=themes[0] if themes else None, ticket=ticket,
+           before={"themes": before}, after={"themes": after})
+    _curated_changed(ticket_ids=[ticket.pk])
+
+
+@transaction.atomic
+def theme_create(*, name: str, user: Any, parent: Theme | None = None, description: str = "") -> Theme:
+    name = _theme_name_valid(name)
+    theme = Theme.objects.create(
+        name=name, parent=parent, description=description, status=ThemeStatus.ACTIVE, origin="manual",
+        created_by=user if user and user.is_authenticated else None,
+    )
+    _audit("create", user=user, theme=theme, after={"name": name})
+    return theme
+
+
+def _theme_name_valid(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise ThemeActionError("A theme needs a name")
+    if len(name) > 120:
+        raise ThemeActionError("Keep theme names under 120 characters")
+    return name
+
+
+@transaction.atomic
+def theme_rename(*, theme: Theme, name: str, user: Any) -> Theme:
+    before = theme.name
+    theme.name = _theme_name_valid(name)
+    theme.save(update_fields=["name", "updated_at"])
+    _audit("rename", user=user, theme=theme, before={"name": before}, after={"name": theme.name})
+    return theme
+
+
+@transaction.atomic
+def theme_accept(*, theme: Theme, user: Any, name: str | None = None) -> Theme:
+    """A suggested theme becomes active; the tickets discovery put in it count from now on."""
+    if theme.status != ThemeStatus.SUGGESTED:
+        raise ThemeActionError(f"{theme.name!r} is {theme.get_status_display().lower()}, not suggested")
+    before = {"name": theme.name, "status": theme.status}
+    theme.name = _theme_name_valid(name or theme.name)
+    theme.status = ThemeStatus.ACTIVE
+    theme.save(update_fields=["name", "status", "updated_at"])
+    _audit("accept", user=user, theme=theme, before=before, after={"name": theme.name, "status": theme.status})
+    theme_stats_mark_dirty(ticket_ids=list(theme.ticket_themes.values_list("ticket_id", flat=True)))
+    return theme
+
+
+@transaction.atomic
+def theme_dismiss(*, theme: Theme, user: Any) -> Theme:
+    """A suggestion that is not a real problem: its tickets go back to the triage pool."""
+    if theme.status != ThemeStatus.SUGGESTED:
+        raise ThemeActionError(f"{theme.name!r} is not a suggestion")
+    ticket_ids = list(theme.ticket_themes.values_list("ticket_id", flat=True))
+    theme.ticket_themes.exclude(method=AssignmentMethod.MANUAL).delete()
+    theme.status = ThemeStatus.DISMISSED
+    theme.save(update_fields=["status", "updated_at"])
+    _audit("dismiss", user=user, theme=theme, before={"status": "suggested"}, after={"status": "dismissed"})
+    theme_stats_mark_dirty(ticket_ids=ticket_ids)
+    return theme
+
+
+@transaction.atomic
+def theme_archive(*, theme: Theme, user: Any) -> Theme:
+    """Retire a theme: it keeps its history but takes no new tickets and leaves the dashboards."""
+    before = theme.status
+    theme.status = ThemeStatus.ARCHIVED
+    theme.save(update_fields=["status", "updated_at"])
+    _audit("archive", user=user, theme=theme, before={"status": before}, after={"status": theme.status})
+    theme_stats_mark_dirty(ticket_ids=list(theme.ticket_themes.values_list("ticket_id", flat=True)))
+    return theme
+
+
+@transaction.atomic
+def theme_merge(*, themes: Sequence[Theme], into: Theme, user: Any) -> Theme:
+    """Move every ticket of ``themes`` into ``into``; the merged themes point at it from now on.
+
+    A ticket already in ``into`` keeps its row there (a manual row wins over a model one).
+    """
+    merged = [theme for theme in themes if theme.pk != into.pk]
+    if not merged:
+        raise ThemeActionError("Choose at least one other theme to merge")
+    ticket_ids = list(TicketTheme.objects.filter(theme__in=merged).values_list("ticket_id", flat=True))
+    already = set(into.ticket_themes.values_list("ticket_id", flat=True))
+    for row in TicketTheme.objects.filter(theme__in=merged).order_by("-confidence"):
+        if row.ticket_id in already:
+            if row.method == AssignmentMethod.MANUAL:
+                into.ticket_themes.filter(ticket_id=row.ticket_id).update(method=AssignmentMethod.MANUAL)
+            row.delete()
+            continue
+        row.theme = into
+        row.save(update_fields=["theme"])
+        already.add(row.ticket_id)
+    Theme.objects.filter(parent__in=merged).update(parent=into)
+    Theme.objects.filter(pk__in=[t.pk for t in merged]).update(status=ThemeStatus.MERGED, merged_into=into)
+    if into.status == ThemeStatus.SUGGESTED:
+        into.status = ThemeStatus.ACTIVE
+        into.save(update_fields=["status", "updated_at"])
+    _audit("merge", user=user, theme=into, before={"themes": [t.name for t in merged]}, after={"into": into.name})
+    theme_stats_mark_dirty(ticket_ids=ticket_ids)
+    return into
+
+
+@transaction.atomic
+def theme_split(*, theme: Theme, parts: dict[str, Sequence[int]], user: Any) -> list[Theme]:
+    """Split ``theme``: each named part becomes a new active theme taking the listed tickets.
+
+    Tickets not listed stay in ``theme``; the new themes sit beside it under the same parent.
+    """
+    if not parts or any(not ticket_ids for ticket_ids in parts.values()):
+        raise ThemeActionError("Each part of a split needs a name and at least one ticket")
+    created: list[Theme] = []
+    moved: list[int] = []
+    for name, ticket_ids in parts.items():
+        part = Theme.objects.create(
+            name=_theme_name_valid(name), parent=theme.parent, status=ThemeStatus.ACTIVE, origin="manual",
+            created_by=user if user and user.is_authenticated else None,
+        )
+        theme.ticket_themes.filter(ticket_id__in=ticket_ids).update(theme=part)
+        created.append(part)
+        moved.extend(ticket_ids)
+    _audit("split", user=user, theme=theme, before={"name": theme.name},
+           after={"parts": {p.name: len(parts[p.name]) for p in created}})
+    theme_stats_mark_dirty(ticket_ids=moved)
+    return created
