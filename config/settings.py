@@ -247,6 +247,10 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 
+# Where spike alerts go: an email address and/or a Slack-compatible incoming-webhook URL.
+THREADLINE_ALERT_EMAIL = env_str("THREADLINE_ALERT_EMAIL", "")
+THREADLINE_ALERT_WEBHOOK_URL = env_str("THREADLINE_ALERT_WEBHOOK_URL", "")
+
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "threadline@localhost")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from celery import shared_task
 
 from insights import services
@@ -16,3 +17,13 @@ def process_ingest_batch(batch_id: int) -> None:
 def refresh_theme_stats() -> None:
     while services.theme_stats_refresh():
         pass
+
+
+@shared_task
+def check_spikes() -> None:
+    services.spikes_check()
+
+
+@shared_task(autoretry_for=(httpx.TransportError,), max_retries=5, retry_backoff=30, retry_jitter=True)
+def notify_spike(alert_id: int) -> None:
+    services.spike_alert_notify(alert_id=alert_id)
