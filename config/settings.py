@@ -203,6 +203,11 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# What `celery beat` starts. Each task is idempotent, so a late or doubled run is harmless.
+CELERY_BEAT_SCHEDULE = {
+    "refresh-theme-stats": {"task": "insights.tasks.refresh_theme_stats", "schedule": 5 * 60},
+    "check-spikes": {"task": "insights.tasks.check_spikes", "schedule": 60 * 60},
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 
 REST_FRAMEWORK = {

@@ -5,12 +5,13 @@ The test
 **Day.** The expected count for day *t* comes from a seasonal baseline over the previous
 ``baseline_weeks`` weeks (default 8, never including *t*): a per-weekday factor times the recent level,
 
-    f_w  = (S_w + k·m·g_w) / ((n_w + k)·m)        weekday w's share, shrunk towards the prior shape g
+    f_w  = (S_w + c·g_w) / (n_w·m + c)             weekday w's share, shrunk towards the prior shape g
     L    = Σ y[last level_days] / Σ f_w(d)         the recent deseasonalised level (default 28 days)
     μ    = L · f_weekday(t)
 
 where S_w and n_w are the counts and number of days on weekday w in the baseline, m the baseline's daily
-mean and k = ``weekday_prior_days`` pseudo-days. The prior shape g is flat, or, when the total daily
+mean and c = ``weekday_prior_count`` pseudo-tickets (so a busy theme's own weekly shape wins quickly,
+a sparse theme's stays near the prior). The prior shape g is flat, or, when the total daily
 volume is given, the weekday shape of everything else. Comparing a Monday with Mondays is what makes a
 weekend dip (or the Monday after it) unremarkable, and the recent level lets slow growth raise μ as it
 goes. When the total volume is given, μ is also scaled by how far the rest of today's traffic is from
@@ -66,7 +67,7 @@ class SpikeConfig:
     baseline_weeks: int = 8
     level_days: int = 28
     level_weeks: int = 8
-    weekday_prior_days: float = 2.0
+    weekday_prior_count: float = 3.0
     p_value: float = 1e-4
     min_count_day: int = 5
     min_count_week: int = 10
@@ -260,7 +261,7 @@ def _day_test(theme: np.ndarray, others: np.ndarray | None, t: int, config: Spik
     expected_scale, extra_dispersion = 1.0, 0.0
     if others is not None:
         rest = _seasonal(others[t - span:t], phase, prior, config)
-        prior = _weekday_factors(others[t - span:t], phase, prior, config.weekday_prior_days)
+        prior = _weekday_factors(others[t - span:t], phase, prior, config.weekday_prior_count)
         if rest.expected > 0:
             low, high = _VOLUME_FACTOR_BOUNDS
             expected_scale = min(max(others[t] / rest.expected, low), high)
@@ -273,24 +274,25 @@ def _day_test(theme: np.ndarray, others: np.ndarray | None, t: int, config: Spik
 
 def _seasonal(window: np.ndarray, phase: np.ndarray, prior: np.ndarray, config: SpikeConfig) -> _Seasonal:
     """Per-weekday factor x recent level for the day after ``window``, and the overdispersion around it."""
-    factors = _weekday_factors(window, phase, prior, config.weekday_prior_days)
+    factors = _weekday_factors(window, phase, prior, config.weekday_prior_count)
     recent = slice(-min(config.level_days, len(window)), None)
     recent_total = float(window[recent].sum())
     level = recent_total / float(factors[phase[recent]].sum())
     fitted = factors[phase] * (float(window.sum()) / float(factors[phase].sum()))
-    same_weekday = float(window[phase == 0].sum()) + config.weekday_prior_days * float(window.mean())
+    same_weekday = float(window[phase == 0].sum()) + config.weekday_prior_count
     uncertainty = 1.0 / max(recent_total, 1.0) + 1.0 / max(same_weekday, 1.0)
     return _Seasonal(level * float(factors[0]), _dispersion(window, fitted) + uncertainty)
 
 
-def _weekday_factors(window: np.ndarray, phase: np.ndarray, prior: np.ndarray, prior_days: float) -> np.ndarray:
-    """Each weekday's mean relative to the overall mean, shrunk towards ``prior`` (mean 1)."""
+def _weekday_factors(window: np.ndarray, phase: np.ndarray, prior: np.ndarray, prior_count: float) -> np.ndarray:
+    """Each weekday's mean relative to the overall mean, shrunk towards ``prior`` by ``prior_count``
+    pseudo-tickets; normalised to mean 1."""
     mean = float(window.mean())
     if mean <= 0:
         return prior.copy()
     sums = np.bincount(phase, weights=window, minlength=7)
     days = np.bincount(phase, minlength=7)
-    factors = (sums + prior_days * mean * prior) / ((days + prior_days) * mean)
+    factors = (sums + prior_count * prior) / (days * mean + prior_count)
     return factors / factors.mean()
 
 
