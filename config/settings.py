@@ -173,6 +173,10 @@ THREADLINE_WEBHOOK_TOLERANCE_SECONDS = env_int("THREADLINE_WEBHOOK_TOLERANCE_SEC
 # JSON bodies of the bulk API and webhooks above this size are refused with 413 before parsing.
 THREADLINE_API_MAX_BODY_BYTES = env_int("THREADLINE_API_MAX_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE)
 THREADLINE_INGEST_BATCH_SIZE = env_int("THREADLINE_INGEST_BATCH_SIZE", 1000)
+# How ticket texts become vectors: "tfidf" (scikit-learn, no download) or "minilm" (the
+# `embeddings` extra; THREADLINE_MINILM_PATH names a local model directory, default the bundled one).
+THREADLINE_REPRESENTATION = env_str("THREADLINE_REPRESENTATION", "tfidf")
+THREADLINE_MINILM_PATH = env_str("THREADLINE_MINILM_PATH", "")
 # Below this calibrated confidence a ticket is left unthemed, for triage and the next discovery.
 THREADLINE_ASSIGNMENT_THRESHOLD = float(env_str("THREADLINE_ASSIGNMENT_THRESHOLD", "0.5"))
 

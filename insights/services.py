@@ -24,6 +24,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from config.http import http_client
+from insights.analysis.representation import representation_create
 from insights.analysis.spikes import SpikeResult, detect_spike, is_new_spike
 from insights.analysis.text import Turn, prepare_ticket
 from insights.models import (
@@ -544,3 +545,59 @@ def spike_alert_text(alert: SpikeAlert) -> str:
         f"{alert.theme.name}: {alert.observed} tickets {period}, about {alert.expected:.0f} expected "
         f"({alert.observed / max(alert.expected, 0.1):.1f}×), rising since {alert.start_date:%b %-d}."
     )
+
+
+# --- representation ----------------------------------------------------------------------------------
+
+VECTORISE_CHUNK = 2000
+
+
+def representation_fit(*, backend: str | None = None, sample: int = 50_000, seed: int = 0) -> ModelVersion:
+    """Fit the configured representation on (a sample of) the prepared texts, activate it and
+    vectorise every ticket with it.
+
+    Run when there is none yet (the first discovery does it) or deliberately, e.g. after the
+    backend setting changed: vectors are otherwise never recomputed.
+    """
+    name = backend or settings.THREADLINE_REPRESENTATION
+    options = {"model_path": settings.THREADLINE_MINILM_PATH or None} if name == "minilm" else {}
+    texts = _texts_sample(sample, seed)
+    representation = representation_create(name, **options).fit(texts)
+    version = model_version_save(
+        kind=ModelKind.REPRESENTATION, backend=name, artifact=representation,
+        metrics={"fitted_on": len(texts)}, training_size=len(texts), activate=True,
+    )
+    analyses_vectorise(version=version)
+    return version
+
+
+def _texts_sample(size: int, seed: int) -> list[str]:
+    """Up to ``size`` prepared texts, a seeded uniform sample, streamed so memory stays bounded."""
+    ticket_ids = np.array(TicketAnalysis.objects.values_list("ticket_id", flat=True))
+    if len(ticket_ids) > size:
+        ticket_ids = np.random.default_rng(seed).choice(ticket_ids, size=size, replace=False)
+    wanted = set(ticket_ids.tolist())
+    rows = TicketAnalysis.objects.order_by("ticket_id").values_list("ticket_id", "text").iterator(chunk_size=5000)
+    return [text for ticket_id, text in rows if ticket_id in wanted]
+
+
+def representation_ensure() -> ModelVersion:
+    return model_version_active(ModelKind.REPRESENTATION) or representation_fit()
+
+
+def analyses_vectorise(*, version: ModelVersion) -> int:
+    """Give every analysis not yet in ``version`` its vector; returns how many were computed."""
+    representation = model_version_load(version)
+    done = 0
+    while True:
+        chunk = list(
+            TicketAnalysis.objects.exclude(representation_version=version).order_by("ticket_id")[:VECTORISE_CHUNK]
+        )
+        if not chunk:
+            return done
+        vectors = representation.transform([a.text for a in chunk])
+        for analysis, vector in zip(chunk, vectors, strict=True):
+            analysis.vector = np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
+            analysis.representation_version = version
+        TicketAnalysis.objects.bulk_update(chunk, ["vector", "representation_version"])
+        done += len(chunk)
