@@ -19,11 +19,12 @@ import numpy as np
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from config.http import http_client
+from insights.analysis.classification import classifier_train, should_activate
 from insights.analysis.representation import representation_create
 from insights.analysis.spikes import SpikeResult, detect_spike, is_new_spike
 from insights.analysis.text import Turn, prepare_ticket
@@ -158,7 +159,7 @@ def _vectorise(analyses: list[TicketAnalysis], representation: ModelVersion) -> 
 
 
 def vectors_of(analyses: Iterable[TicketAnalysis]) -> np.ndarray:
-    rows = [np.frombuffer(bytes(a.vector), dtype=VECTOR_DTYPE) for a in analyses]
+    rows = [np.frombuffer(bytes(a.vector or b""), dtype=VECTOR_DTYPE) for a in analyses]
     return np.vstack(rows) if rows else np.zeros((0, 0), dtype=VECTOR_DTYPE)
 
 
@@ -193,11 +194,6 @@ def _active_theme_ids() -> dict[str, int]:
     return {str(pk): pk for pk in Theme.objects.filter(status=ThemeStatus.ACTIVE).values_list("pk", flat=True)}
 
 
-def _explanation_of(assignment: Any, theme_id: int) -> dict[str, Any]:
-    explanations = getattr(assignment, "explanations", None) or {}
-    return dict(explanations.get(str(theme_id), {}))
-
-
 def _assignments_store(
     analyses: list[TicketAnalysis], assignments: Sequence[Any], version: ModelVersion, theme_ids: dict[str, int]
 ) -> None:
@@ -222,7 +218,6 @@ def _assignments_store(
             TicketTheme(
                 ticket_id=analysis.ticket_id, theme_id=theme_id, confidence=confidence,
                 method=AssignmentMethod.MODEL, model_version=version,
-                explanation=_explanation_of(assignment, theme_id),
             )
             for theme_id, confidence in kept
         )
@@ -601,3 +596,95 @@ def analyses_vectorise(*, version: ModelVersion) -> int:
             analysis.representation_version = version
         TicketAnalysis.objects.bulk_update(chunk, ["vector", "representation_version"])
         done += len(chunk)
+
+
+# --- the assignment model ----------------------------------------------------------------------------
+
+# Model assignments at least this confident count as labels when retraining; below it they are
+# the model's own guesses and would only teach it its mistakes.
+SELF_LABEL_CONFIDENCE = 0.9
+RETRAIN_POOL = 5000
+REASSIGN_CHUNK = 2000
+
+
+def classifier_retrain(*, seed: int = 0) -> ModelVersion | None:
+    """Train a new assignment model from the tickets of active themes, and activate it if its
+    held-out accuracy is not worse than the active model's (or the set of themes changed).
+
+    Labels are people's decisions (weighted up), discovery's members of accepted themes and the
+    model's confident assignments. Returns the new version, or None when fewer than two active
+    themes have tickets. An activated model re-assigns every ticket in the background.
+    """
+    representation = representation_ensure()
+    label_rows = _training_label_rows()
+    labels, manual = _training_labels(label_rows)
+    analyses = list(
+        TicketAnalysis.objects.filter(
+            ticket_id__in=label_rows.values("ticket_id"), representation_version=representation
+        ).order_by("ticket_id")
+    )
+    analyses = [a for a in analyses if a.ticket_id in labels]
+    if len({theme for a in analyses for theme in labels[a.ticket_id]}) < 2:
+        return None
+    pool = _unlabelled_sample(representation, exclude=label_rows)
+    model = classifier_train(
+        vectors_of(analyses), [a.text for a in analyses], [sorted(labels[a.ticket_id]) for a in analyses],
+        seed=seed, manual=[a.ticket_id in manual for a in analyses],
+        pool_vectors=vectors_of(pool) if pool else None, pool_texts=[a.text for a in pool] if pool else None,
+    )
+    active = model_version_active(ModelKind.CLASSIFIER)
+    activate = _classifier_should_replace(model.metrics, list(model.themes), active)
+    version = model_version_save(
+        kind=ModelKind.CLASSIFIER, backend=representation.backend, artifact=model,
+        metrics={**model.metrics, "theme_keys": list(model.themes)}, training_size=len(analyses),
+        manual_labels=sum(a.ticket_id in manual for a in analyses), activate=activate,
+        note="" if activate else "kept the active model: this one was worse on held-out tickets",
+    )
+    if activate:
+        transaction.on_commit(tickets_reassign_all)
+    return version
+
+
+def _training_label_rows() -> QuerySet[TicketTheme]:
+    return TicketTheme.objects.filter(theme__status=ThemeStatus.ACTIVE).filter(
+        Q(method__in=[AssignmentMethod.MANUAL, AssignmentMethod.DISCOVERY])
+        | Q(method=AssignmentMethod.MODEL, confidence__gte=SELF_LABEL_CONFIDENCE)
+    )
+
+
+def _training_labels(rows: QuerySet[TicketTheme]) -> tuple[dict[int, set[str]], set[int]]:
+    labels: dict[int, set[str]] = defaultdict(set)
+    manual: set[int] = set()
+    for ticket_id, theme_id, method in rows.values_list("ticket_id", "theme_id", "method").iterator():
+        labels[ticket_id].add(str(theme_id))
+        if method == AssignmentMethod.MANUAL:
+            manual.add(ticket_id)
+    return labels, manual
+
+
+def _unlabelled_sample(representation: ModelVersion, *, exclude: QuerySet[TicketTheme]) -> list[TicketAnalysis]:
+    """A seeded sample of tickets in the triage pool: unlabelled context for label spreading."""
+    candidates = np.array(
+        TicketAnalysis.objects.filter(needs_triage=True, representation_version=representation)
+        .exclude(ticket_id__in=exclude.values("ticket_id"))
+        .values_list("ticket_id", flat=True)
+    )
+    if len(candidates) > RETRAIN_POOL:
+        candidates = np.random.default_rng(0).choice(candidates, size=RETRAIN_POOL, replace=False)
+    return list(TicketAnalysis.objects.filter(ticket_id__in=candidates.tolist()).order_by("ticket_id"))
+
+
+def _classifier_should_replace(metrics: dict[str, float], themes: list[str], active: ModelVersion | None) -> bool:
+    if active is None or sorted(active.metrics.get("theme_keys", [])) != sorted(themes):
+        return True  # a model that knows other themes cannot be compared; the newest knows the current ones
+    return should_activate(metrics.get("holdout_accuracy", 0.0), active.metrics.get("holdout_accuracy"))
+
+
+def tickets_reassign_all() -> None:
+    """Queue re-assignment of every vectorised ticket with the active model, in chunks."""
+    from insights.tasks import assign_tickets
+
+    analysed = TicketAnalysis.objects.filter(vector__isnull=False).order_by("ticket_id")
+    ticket_ids = list(analysed.values_list("ticket_id", flat=True))
+    for start in range(0, len(ticket_ids), REASSIGN_CHUNK):
+        assign_tickets.delay(ticket_ids[start : start + REASSIGN_CHUNK])

@@ -27,3 +27,13 @@ def check_spikes() -> None:
 @shared_task(autoretry_for=(httpx.TransportError,), max_retries=5, retry_backoff=30, retry_jitter=True)
 def notify_spike(alert_id: int) -> None:
     services.spike_alert_notify(alert_id=alert_id)
+
+
+@shared_task(acks_late=True)
+def assign_tickets(ticket_ids: list[int]) -> None:
+    services.tickets_assign(ticket_ids=ticket_ids)
+
+
+@shared_task(acks_late=True)
+def retrain_classifier() -> None:
+    services.classifier_retrain()
