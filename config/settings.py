@@ -177,6 +177,9 @@ THREADLINE_INGEST_BATCH_SIZE = env_int("THREADLINE_INGEST_BATCH_SIZE", 1000)
 # `embeddings` extra; THREADLINE_MINILM_PATH names a local model directory, default the bundled one).
 THREADLINE_REPRESENTATION = env_str("THREADLINE_REPRESENTATION", "tfidf")
 THREADLINE_MINILM_PATH = env_str("THREADLINE_MINILM_PATH", "")
+# The model is retrained (beat, hourly) once this many tickets were corrected since the last
+# training, or at once when people accepted, merged, split or archived themes.
+THREADLINE_RETRAIN_AFTER_CORRECTIONS = env_int("THREADLINE_RETRAIN_AFTER_CORRECTIONS", 20)
 # Below this calibrated confidence a ticket is left unthemed, for triage and the next discovery.
 THREADLINE_ASSIGNMENT_THRESHOLD = float(env_str("THREADLINE_ASSIGNMENT_THRESHOLD", "0.5"))
 
@@ -211,6 +214,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "refresh-theme-stats": {"task": "insights.tasks.refresh_theme_stats", "schedule": 5 * 60},
     "check-spikes": {"task": "insights.tasks.check_spikes", "schedule": 60 * 60},
+    "retrain-classifier": {"task": "insights.tasks.retrain_classifier", "schedule": 60 * 60},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 

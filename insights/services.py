@@ -688,3 +688,22 @@ def tickets_reassign_all() -> None:
     ticket_ids = list(analysed.values_list("ticket_id", flat=True))
     for start in range(0, len(ticket_ids), REASSIGN_CHUNK):
         assign_tickets.delay(ticket_ids[start : start + REASSIGN_CHUNK])
+
+
+STRUCTURAL_CHANGES = ("accept", "create", "merge", "split", "archive", "dismiss")
+
+
+def classifier_retrain_if_needed() -> ModelVersion | None:
+    """Retrain when people changed the set of themes, or made enough corrections, since the
+    active model was trained (``THREADLINE_RETRAIN_AFTER_CORRECTIONS``)."""
+    from insights.models import ThemeChange
+
+    active = model_version_active(ModelKind.CLASSIFIER)
+    changes = ThemeChange.objects.all()
+    if active is not None:
+        changes = changes.filter(created_at__gt=active.created_at)
+    structural = changes.filter(action__in=STRUCTURAL_CHANGES).exists()
+    corrections = changes.filter(action__in=["retag", "confirm"]).count()
+    if active is not None and not structural and corrections < settings.THREADLINE_RETRAIN_AFTER_CORRECTIONS:
+        return None
+    return classifier_retrain()

@@ -36,4 +36,4 @@ def assign_tickets(ticket_ids: list[int]) -> None:
 
 @shared_task(acks_late=True)
 def retrain_classifier() -> None:
-    services.classifier_retrain()
+    services.classifier_retrain_if_needed()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from insights.models import AssignmentMethod, ModelKind, ModelVersion, Theme, ThemeStatus, TicketAnalysis, TicketTheme
-from insights.services import classifier_retrain, representation_fit, tickets_assign, ticket_retag
+from insights.services import classifier_retrain, representation_fit, ticket_retag, tickets_assign
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +74,16 @@ def test_a_worse_model_is_kept_inactive(labelled) -> None:
 
     assert not second.is_active and "worse" in second.note
     assert ModelVersion.objects.get(kind=ModelKind.CLASSIFIER, is_active=True) == first
+
+
+def test_retraining_waits_for_enough_corrections(labelled, source, support_lead, settings) -> None:
+    from insights.services import classifier_retrain_if_needed
+
+    settings.THREADLINE_RETRAIN_AFTER_CORRECTIONS = 2
+    assert classifier_retrain_if_needed() is not None  # no model yet
+    assert classifier_retrain_if_needed() is None  # nothing changed since
+
+    ticket_retag(ticket=source.tickets.get(external_id="Card-1"), themes=[labelled["Card declined abroad"]], user=support_lead)
+    assert classifier_retrain_if_needed() is None
+    ticket_retag(ticket=source.tickets.get(external_id="CSV -1"), themes=[labelled["CSV export cut off"]], user=support_lead)
+    assert classifier_retrain_if_needed() is not None
