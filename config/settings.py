@@ -215,6 +215,7 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-theme-stats": {"task": "insights.tasks.refresh_theme_stats", "schedule": 5 * 60},
     "check-spikes": {"task": "insights.tasks.check_spikes", "schedule": 60 * 60},
     "retrain-classifier": {"task": "insights.tasks.retrain_classifier", "schedule": 60 * 60},
+    "discover-themes": {"task": "insights.tasks.discover_themes", "schedule": 6 * 60 * 60},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 

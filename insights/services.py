@@ -25,11 +25,14 @@ from django.utils import timezone
 
 from config.http import http_client
 from insights.analysis.classification import classifier_train, should_activate
+from insights.analysis.discovery import Discovery, discover, match_to_existing
 from insights.analysis.representation import representation_create
 from insights.analysis.spikes import SpikeResult, detect_spike, is_new_spike
 from insights.analysis.text import Turn, prepare_ticket
 from insights.models import (
     AssignmentMethod,
+    DiscoveryRun,
+    DiscoveryRunStatus,
     ModelKind,
     ModelVersion,
     SpikeAlert,
@@ -707,3 +710,123 @@ def classifier_retrain_if_needed() -> ModelVersion | None:
     if active is not None and not structural and corrections < settings.THREADLINE_RETRAIN_AFTER_CORRECTIONS:
         return None
     return classifier_retrain()
+
+
+# --- discovery ---------------------------------------------------------------------------------------
+
+DISCOVERY_MAX_POOL = 100_000
+
+
+def discovery_run(*, seed: int = 0) -> DiscoveryRun:
+    """Discover themes in the triage pool (tickets nothing explains well) and propose them.
+
+    Existing themes keep their ids and names: their centroids go into discovery, which leaves
+    them the tickets they explain and clusters only the rest. Genuinely new clusters become
+    suggested themes for a support lead; the run's report says what was kept, what is new and
+    which themes look like they should be merged or split.
+    """
+    run = DiscoveryRun.objects.create()
+    try:
+        representation = representation_ensure()
+        _theme_centroids_refresh(representation)
+        report = _discover_and_propose(run, representation, seed)
+    except Exception as exc:
+        run.status, run.failure, run.finished_at = DiscoveryRunStatus.FAILED, str(exc), timezone.now()
+        run.save(update_fields=["status", "failure", "finished_at"])
+        raise
+    run.status, run.report, run.finished_at = DiscoveryRunStatus.SUCCEEDED, report, timezone.now()
+    run.save(update_fields=["status", "report", "finished_at", "pool_size"])
+    return run
+
+
+def _discover_and_propose(run: DiscoveryRun, representation: ModelVersion, seed: int) -> dict[str, Any]:
+    existing = {
+        str(theme.pk): np.frombuffer(bytes(theme.centroid or b""), dtype=VECTOR_DTYPE)
+        for theme in Theme.objects.filter(
+            status__in=[ThemeStatus.ACTIVE, ThemeStatus.SUGGESTED],
+            centroid__isnull=False,
+            centroid_representation=str(representation.pk),
+        )
+    }
+    pool = list(
+        TicketAnalysis.objects.filter(needs_triage=True, representation_version=representation)
+        .exclude(text="").order_by("-ticket_id")[:DISCOVERY_MAX_POOL]
+    )
+    run.pool_size = len(pool)
+    if not pool:
+        return {"pool": 0, "new": [], "kept": {}, "merge": [], "split": []}
+    vectors = vectors_of(pool)
+    result = discover(vectors, [a.text for a in pool], seed=seed, existing=existing or None)
+    created = _suggestions_create(run, representation, pool, vectors, result)
+    matches = match_to_existing(result, existing) if existing else None
+    return {
+        "pool": len(pool),
+        "n_themes": result.n_themes,
+        "new": [{"id": theme.pk, "name": theme.name, "size": theme.suggested_size} for theme in created],
+        "kept": {t.existing_id: t.size for t in result.themes if t.existing_id is not None},
+        "merge": [list(ids) for _, ids in matches.merges] if matches else [],
+        "split": list(matches.splits) if matches else [],
+        "unthemed": int((result.labels < 0).sum()),
+    }
+
+
+@transaction.atomic
+def _suggestions_create(
+    run: DiscoveryRun, representation: ModelVersion, pool: list[TicketAnalysis], vectors: np.ndarray, result: Discovery
+) -> list[Theme]:
+    """One suggested theme per new cluster (under a suggested broad area when it has one), with
+    its members recorded as discovery assignments so a reviewer sees its size and examples."""
+    areas: dict[int, Theme] = {}
+    created: list[Theme] = []
+    rows: list[TicketTheme] = []
+    for found in result.themes:
+        if found.existing_id is not None:
+            continue
+        parent = None
+        if found.parent >= 0 and result.areas:
+            if found.parent not in areas:
+                area = result.areas[found.parent]
+                areas[found.parent] = Theme.objects.create(
+                    name=area.name, keywords=list(area.keywords), status=ThemeStatus.SUGGESTED, discovery_run=run
+                )
+            parent = areas[found.parent]
+        members = np.flatnonzero(result.labels == found.index)
+        theme = Theme.objects.create(
+            name=found.name, keywords=list(found.keywords), parent=parent, status=ThemeStatus.SUGGESTED,
+            centroid=np.asarray(found.centroid, dtype=VECTOR_DTYPE).tobytes(),
+            centroid_representation=str(representation.pk),
+            example_ticket_ids=[pool[i].ticket_id for i in found.examples], suggested_size=len(members),
+            discovery_run=run,
+        )
+        similarity = vectors[members] @ np.asarray(found.centroid, dtype=VECTOR_DTYPE)
+        rows.extend(
+            TicketTheme(ticket_id=pool[i].ticket_id, theme=theme, confidence=float(max(0.0, min(1.0, s))),
+                        method=AssignmentMethod.DISCOVERY)
+            for i, s in zip(members, similarity, strict=True)
+        )
+        created.append(theme)
+    TicketTheme.objects.bulk_create(rows, ignore_conflicts=True)
+    return created
+
+
+def _theme_centroids_refresh(representation: ModelVersion) -> None:
+    """Recompute each active theme's centroid from its tickets' current vectors."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for theme_id, ticket_id in TicketTheme.objects.filter(theme__status=ThemeStatus.ACTIVE).values_list(
+        "theme_id", "ticket_id"
+    ).iterator():
+        members[theme_id].append(ticket_id)
+    vectors = {
+        a.ticket_id: a
+        for a in TicketAnalysis.objects.filter(representation_version=representation).only("ticket_id", "vector")
+        .filter(ticket_id__in=TicketTheme.objects.filter(theme__status=ThemeStatus.ACTIVE).values("ticket_id"))
+    }
+    updated = []
+    for theme in Theme.objects.filter(pk__in=list(members)):
+        rows = [vectors[t] for t in members[theme.pk] if t in vectors]
+        if rows:
+            centroid = vectors_of(rows).mean(axis=0)
+            theme.centroid = (centroid / max(float(np.linalg.norm(centroid)), 1e-12)).astype(VECTOR_DTYPE).tobytes()
+            theme.centroid_representation = str(representation.pk)
+            updated.append(theme)
+    Theme.objects.bulk_update(updated, ["centroid", "centroid_representation"])

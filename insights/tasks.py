@@ -37,3 +37,8 @@ def assign_tickets(ticket_ids: list[int]) -> None:
 @shared_task(acks_late=True)
 def retrain_classifier() -> None:
     services.classifier_retrain_if_needed()
+
+
+@shared_task(acks_late=True)
+def discover_themes() -> None:
+    services.discovery_run()

@@ -1,0 +1,440 @@
+"""Theme discovery: vectors (+ texts) → themes without labels, and stable ids across runs.
+
+The method, chosen by measurement (see ``docs/quality.md``) and tuned to no dataset:
+
+1. **Sample.** At most ``max_sample`` texts (deterministic for the seed) are clustered; the rest
+   are assigned to the nearest theme afterwards, which keeps memory and time linear in ``n``.
+2. **kNN graph and smoothing.** Each vector is replaced by the mean of itself and its
+   ``smooth_neighbours`` nearest neighbours. Short texts are noisy points; averaging over a
+   neighbourhood pulls each towards the dense core of its topic (a diffusion step, as in
+   graph-based clustering of embeddings), which lifted NMI and accuracy on every backend tried.
+3. **Ward tree under kNN connectivity.** One agglomerative tree gives every granularity at once;
+   restricting merges to graph neighbours stops unrelated clusters from fusing.
+4. **Number of themes.** Unless ``n_themes`` is given, the tree is cut where the partition has
+   the highest *modularity* on the (unsmoothed) kNN graph: the classic, parameter-free measure of
+   how much more densely themes link inside than chance would link them. Cuts of the same tree
+   are nested, so the broad-area level (about √K areas) is a coarser cut of the very same tree.
+5. **Assignment.** Every text goes to its most similar theme centroid (cosine); texts below the
+   acceptance floor of the theme (a robust lower bound of its own members' similarity) are left
+   unthemed (``-1``) for triage, and themes smaller than ``min_theme_size`` are dissolved.
+6. **Names.** Class-based TF-IDF over each theme's texts: keywords are the terms most specific
+   to the theme; the name is its most specific phrase of 2–5 words.
+
+Stability: :func:`discover` accepts the centroids of the themes that already exist
+(``existing``). Texts an existing theme explains well keep it; discovery runs only over the rest
+and its themes are proposed as new. :func:`match_to_existing` maps any new run to existing theme
+ids and suggests merges and splits; :func:`changed_share` measures churn between two runs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.cluster.hierarchy import fcluster
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+from insights.analysis.representation import l2_normalise
+
+__all__ = [
+    "DiscoveredTheme",
+    "Discovery",
+    "MatchReport",
+    "changed_share",
+    "discover",
+    "match_to_existing",
+]
+
+_CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class DiscoveredTheme:
+    """One theme. ``index`` is its position in ``Discovery.themes`` and its value in ``labels``.
+
+    ``parent`` is the index of its broad area in ``Discovery.areas`` (-1 when there are none);
+    ``existing_id`` is set when the theme is an existing one kept from an earlier run.
+    """
+
+    index: int
+    name: str
+    keywords: tuple[str, ...]
+    examples: tuple[int, ...]
+    size: int
+    centroid: np.ndarray
+    parent: int = -1
+    existing_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The result of one run: a theme index per text (-1 = unthemed) and the themes."""
+
+    labels: np.ndarray
+    themes: list[DiscoveredTheme]
+    n_themes: int
+    areas: list[DiscoveredTheme] = field(default_factory=list)
+
+    def centroids(self) -> np.ndarray:
+        """``(n_themes, dim)`` unit-norm centroids in theme-index order."""
+        return np.vstack([t.centroid for t in self.themes]) if self.themes else np.zeros((0, 0), np.float32)
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    """How a new run relates to the existing themes.
+
+    ``mapping``: new theme index → existing id it continues (same id, same name kept).
+    ``new``: new theme indices that match nothing and are proposed for review.
+    ``merges``: groups of existing ids that the new run sees as one theme (new index, ids).
+    ``splits``: existing id → new theme indices it appears to split into.
+    ``vanished``: existing ids no new theme continues.
+    """
+
+    mapping: dict[int, str]
+    new: list[int]
+    merges: list[tuple[int, tuple[str, ...]]]
+    splits: dict[str, tuple[int, ...]]
+    vanished: list[str]
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def discover(
+    vectors: np.ndarray,
+    texts: Sequence[str],
+    *,
+    seed: int = 0,
+    n_themes: int | None = None,
+    min_theme_size: int = 5,
+    max_sample: int = 20_000,
+    neighbours: int = 5,
+    graph_neighbours: int = 5,
+    smooth_neighbours: int = 10,
+    existing: Mapping[str, np.ndarray] | None = None,
+) -> Discovery:
+    """Find themes in ``vectors`` (one unit-norm row per text in ``texts``).
+
+    Deterministic for the same input and seed. ``n_themes`` fixes the number of new themes;
+    otherwise it is chosen by modularity (module docstring). With ``existing`` (id → centroid),
+    existing themes come first in ``themes`` (``existing_id`` set) and keep the texts they explain;
+    only the remaining texts are clustered into new themes.
+    """
+    x = l2_normalise(vectors)
+    if len(x) != len(texts):
+        raise ValueError(f"{len(x)} vectors for {len(texts)} texts")
+    kept_ids, kept_centroids = _existing_arrays(existing, x.shape[1])
+    pool = _unexplained(x, kept_centroids, min_theme_size)
+    new_centroids = _cluster_pool(
+        x[pool], seed=seed, n_themes=n_themes, min_theme_size=min_theme_size, max_sample=max_sample,
+        neighbours=neighbours, graph_neighbours=graph_neighbours, smooth_neighbours=smooth_neighbours,
+    )
+    centroids = np.vstack([kept_centroids, new_centroids]) if len(new_centroids) else kept_centroids
+    labels, centroids, kept_ids = _assign_and_prune(x, centroids, kept_ids, min_theme_size)
+    themes = _describe(x, texts, labels, centroids, kept_ids)
+    themes, areas = _with_areas(x, texts, labels, themes)
+    return Discovery(labels=labels, themes=themes, n_themes=len(themes), areas=areas)
+
+
+def match_to_existing(
+    new: Discovery, existing_centroids: Mapping[str, np.ndarray], *, min_similarity: float = 0.8
+) -> MatchReport:
+    """Map ``new``'s themes to existing theme ids by centroid similarity.
+
+    One-to-one (Hungarian) pairs at cosine ≥ ``min_similarity`` keep the existing id; a new theme
+    that is the best match of two or more existing themes suggests a merge; an existing theme that
+    is the best match of two or more new themes suggests a split.
+    """
+    ids = list(existing_centroids)
+    if not ids or not new.themes:
+        return MatchReport({}, [t.index for t in new.themes], [], {}, ids)
+    sim = new.centroids() @ l2_normalise(np.vstack([existing_centroids[i] for i in ids])).T
+    rows, cols = linear_sum_assignment(sim, maximize=True)
+    mapping = {int(r): ids[c] for r, c in zip(rows, cols, strict=True) if sim[r, c] >= min_similarity}
+    merges = [
+        (int(r), tuple(ids[c] for c in np.flatnonzero(sim.argmax(0) == r)))
+        for r in range(len(new.themes))
+        if np.count_nonzero((sim.argmax(0) == r) & (sim.max(0) >= min_similarity)) > 1
+    ]
+    splits = {
+        ids[c]: tuple(int(r) for r in np.flatnonzero((sim.argmax(1) == c) & (sim.max(1) >= min_similarity)))
+        for c in range(len(ids))
+    }
+    return MatchReport(
+        mapping=mapping,
+        new=[t.index for t in new.themes if t.index not in mapping],
+        merges=merges,
+        splits={k: v for k, v in splits.items() if len(v) > 1},
+        vanished=[i for i in ids if i not in mapping.values()],
+    )
+
+
+def changed_share(before: Discovery, after: Discovery, shared: np.ndarray) -> float:
+    """Share of the shared texts whose theme changed from ``before`` to ``after``.
+
+    ``shared[i]`` is the row in ``after`` of ``before``'s text ``i``. Themes are identified by
+    ``existing_id`` (``before``'s theme index as a string) when ``after`` was run with ``before``'s
+    themes as existing ones, otherwise by the best one-to-one centroid match; a
+    text that becomes or stops being unthemed counts as changed.
+    """
+    if len(shared) == 0:
+        return 0.0
+    kept = {t.index: int(t.existing_id) for t in after.themes if t.existing_id is not None}
+    if kept:
+        old_of_new = kept  # ``after`` continued ``before``'s themes: ids say which is which
+    else:
+        report = match_to_existing(after, {str(t.index): t.centroid for t in before.themes}, min_similarity=-1.0)
+        old_of_new = {i: int(v) for i, v in report.mapping.items()}
+    after_labels = after.labels[np.asarray(shared)]
+    translated = np.array([old_of_new.get(int(a), -2) if a >= 0 else -1 for a in after_labels])
+    return float(np.mean(translated != before.labels))
+
+
+# --------------------------------------------------------------------------- clustering
+
+
+def _existing_arrays(existing: Mapping[str, np.ndarray] | None, dim: int) -> tuple[list[str], np.ndarray]:
+    if not existing:
+        return [], np.zeros((0, dim), np.float32)
+    ids = list(existing)
+    return ids, l2_normalise(np.vstack([existing[i] for i in ids]))
+
+
+def _unexplained(x: np.ndarray, centroids: np.ndarray, min_theme_size: int) -> np.ndarray:
+    """Indices of texts no existing theme explains (all texts when there are none)."""
+    if len(centroids) == 0:
+        return np.arange(len(x))
+    labels, floors = _nearest(x, centroids)
+    return np.flatnonzero(labels < 0) if len(floors) else np.arange(len(x))
+
+
+def _cluster_pool(
+    x: np.ndarray, *, seed: int, n_themes: int | None, min_theme_size: int, max_sample: int,
+    neighbours: int, graph_neighbours: int, smooth_neighbours: int,
+) -> np.ndarray:
+    """Centroids of the new themes found in ``x`` (``(0, dim)`` when there are too few texts)."""
+    if len(x) < 2 * min_theme_size or n_themes == 0:
+        return np.zeros((0, x.shape[1]), np.float32)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(x), max_sample, replace=False)) if len(x) > max_sample else np.arange(len(x))
+    xs = x[sample]
+    k = min(max(neighbours, graph_neighbours, smooth_neighbours), len(xs) - 1)
+    idx = _knn(xs, k)
+    smoothed = l2_normalise(xs[idx[:, : smooth_neighbours + 1]].mean(axis=1))
+    graph = _knn_graph(idx, min(graph_neighbours, k))
+    tree = _ward_tree(smoothed, _knn_graph(idx, min(neighbours, k)))
+    max_k = max(2, len(xs) // min_theme_size)
+    k_new = min(n_themes, len(xs)) if n_themes else _best_cut(tree, graph, max_k)
+    labels = fcluster(tree, k_new, criterion="maxclust") - 1
+    return _centroids(xs, labels)
+
+
+def _knn(x: np.ndarray, k: int) -> np.ndarray:
+    """``(n, k+1)`` indices of each row's k nearest rows by cosine, the row itself first."""
+    out = np.empty((len(x), k + 1), dtype=np.int64)
+    for start in range(0, len(x), _CHUNK):
+        sim = x[start : start + _CHUNK] @ x.T
+        rows = np.arange(sim.shape[0])
+        sim[rows, rows + start] = np.inf  # the row itself always comes first, even among duplicates
+        part = np.argpartition(-sim, k, axis=1)[:, : k + 1]
+        order = np.argsort(-np.take_along_axis(sim, part, axis=1), axis=1, kind="stable")
+        out[start : start + _CHUNK] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def _knn_graph(idx: np.ndarray, k: int) -> sp.csr_matrix:
+    """Symmetric unweighted kNN adjacency without self-loops."""
+    n = len(idx)
+    rows, cols = np.repeat(np.arange(n), k), idx[:, 1 : k + 1].ravel()
+    adjacency = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    return ((adjacency + adjacency.T) > 0).astype(np.float64).tocsr()
+
+
+def _ward_tree(x: np.ndarray, connectivity: sp.csr_matrix) -> np.ndarray:
+    """A SciPy linkage matrix of Ward's method restricted to graph neighbours."""
+    n = len(x)
+    model = AgglomerativeClustering(
+        n_clusters=None, distance_threshold=0.0, linkage="ward", connectivity=connectivity, compute_full_tree=True
+    )
+    with warnings.catch_warnings():
+        # A disconnected graph is completed by scikit-learn; that is the behaviour we want.
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(x)
+    children, heights = model.children_, model.distances_
+    sizes = np.zeros(len(children))
+    for i, (a, b) in enumerate(children):
+        sizes[i] = (1 if a < n else sizes[a - n]) + (1 if b < n else sizes[b - n])
+    # Merges across completed components can come out of order; fcluster needs monotone heights.
+    return np.column_stack([children, np.maximum.accumulate(heights), sizes]).astype(np.float64)
+
+
+def _modularity(graph: sp.csr_matrix, labels: np.ndarray) -> float:
+    degrees = np.asarray(graph.sum(axis=1)).ravel()
+    total = degrees.sum()
+    k = labels.max() + 1
+    member = sp.csr_matrix((np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), k))
+    inside = (member.T @ graph @ member).diagonal().sum() / total
+    return float(inside - ((np.bincount(labels, weights=degrees, minlength=k) / total) ** 2).sum())
+
+
+def _best_cut(tree: np.ndarray, graph: sp.csr_matrix, max_k: int) -> int:
+    """The number of clusters whose cut of ``tree`` has the highest modularity on ``graph``."""
+    # Every K up to 60, then steps of ~3%: modularity varies smoothly at large K.
+    candidates = sorted({*range(2, min(max_k, 60) + 1), *np.unique(np.geomspace(60, max(max_k, 60), 100).astype(int))})
+    candidates = [c for c in candidates if c <= max_k]
+    scores = [_modularity(graph, fcluster(tree, c, criterion="maxclust") - 1) for c in candidates]
+    return int(candidates[int(np.argmax(scores))])
+
+
+def _centroids(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    k = labels.max() + 1
+    member = sp.csr_matrix((np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), k))
+    return l2_normalise(np.asarray(member.T @ x))
+
+
+def _nearest(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest-centroid labels with the unthemed (-1) below each theme's floor, and the floors."""
+    labels = np.empty(len(x), dtype=np.int64)
+    best = np.empty(len(x), dtype=np.float32)
+    for start in range(0, len(x), _CHUNK * 8):
+        sim = x[start : start + _CHUNK * 8] @ centroids.T
+        labels[start : start + len(sim)] = sim.argmax(axis=1)
+        best[start : start + len(sim)] = sim.max(axis=1)
+    floors = np.full(len(centroids), -1.0, dtype=np.float32)
+    for c in range(len(centroids)):
+        sims = best[labels == c]
+        if len(sims) >= 2:
+            # A robust lower fence (median - 3 MAD · 1.4826): only clear outliers are left unthemed.
+            median = np.median(sims)
+            floors[c] = median - 3 * 1.4826 * np.median(np.abs(sims - median))
+    labels[best < floors[labels]] = -1
+    return labels, floors
+
+
+def _assign_and_prune(
+    x: np.ndarray, centroids: np.ndarray, kept_ids: list[str], min_theme_size: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Assign every text; dissolve new themes below ``min_theme_size``; re-centre the new themes.
+
+    Kept (existing) themes are never dissolved and keep their centroid, so their meaning cannot
+    drift from run to run; a new theme's centroid is the mean of the texts finally assigned to it.
+    """
+    n_kept = len(kept_ids)
+    if len(centroids) == 0:
+        return np.full(len(x), -1, dtype=np.int64), centroids, kept_ids
+    labels, _floors = _nearest(x, centroids)
+    for _ in range(3):
+        sizes = np.bincount(labels[labels >= 0], minlength=len(centroids))
+        keep = (sizes >= min_theme_size) | (np.arange(len(centroids)) < n_kept)
+        if not keep.any():
+            return np.full(len(x), -1, dtype=np.int64), centroids[:0], kept_ids
+        if not keep.all():
+            centroids = centroids[keep]
+        elif n_kept < len(centroids):
+            # One Lloyd step: the centroids now describe the texts the themes actually hold.
+            members = labels >= n_kept
+            fresh = _centroids(x[members], labels[members] - n_kept)
+            centroids = np.vstack([centroids[:n_kept], fresh[: len(centroids) - n_kept]])
+        else:
+            break
+        labels, _floors = _nearest(x, centroids)
+    return labels, centroids, kept_ids
+
+
+# --------------------------------------------------------------------------- naming and hierarchy
+
+_MAX_NAMING_TEXTS = 200  # per theme: enough for stable term statistics, bounded cost on 100k texts
+_N_EXAMPLES = 5
+_N_KEYWORDS = 8
+_WORD = r"(?u)\b[a-zA-Z][a-zA-Z']+\b"
+
+
+def _describe(
+    x: np.ndarray, texts: Sequence[str], labels: np.ndarray, centroids: np.ndarray, kept_ids: list[str]
+) -> list[DiscoveredTheme]:
+    """Name, keywords, examples and size for each theme (kept themes carry their existing id)."""
+    groups = [_closest_members(x, labels, centroids, c, _MAX_NAMING_TEXTS) for c in range(len(centroids))]
+    names, keywords = _name_groups([[texts[i] for i in g] for g in groups])
+    sizes = np.bincount(labels[labels >= 0], minlength=len(centroids))
+    return [
+        DiscoveredTheme(
+            index=c,
+            name=names[c],
+            keywords=keywords[c],
+            examples=tuple(int(i) for i in groups[c][:_N_EXAMPLES]),
+            size=int(sizes[c]),
+            centroid=centroids[c],
+            existing_id=kept_ids[c] if c < len(kept_ids) else None,
+        )
+        for c in range(len(centroids))
+    ]
+
+
+def _closest_members(x: np.ndarray, labels: np.ndarray, centroids: np.ndarray, c: int, limit: int) -> np.ndarray:
+    """Indices of theme ``c``'s texts, most representative (closest to the centroid) first."""
+    members = np.flatnonzero(labels == c)
+    order = np.argsort(-(x[members] @ centroids[c]), kind="stable")
+    return members[order[:limit]]
+
+
+def _name_groups(groups: list[list[str]]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Class-based TF-IDF (as in BERTopic): a term scores by its frequency in the theme times
+    how rare it is across themes, so shared vocabulary of the whole corpus never names a theme."""
+    documents = [" ".join(g) for g in groups]
+    if not any(d.strip() for d in documents):
+        return [f"theme {i + 1}" for i in range(len(groups))], [() for _ in groups]
+    vectorizer = CountVectorizer(ngram_range=(1, 3), lowercase=True, token_pattern=_WORD)
+    counts = vectorizer.fit_transform(documents).astype(np.float64)
+    terms = vectorizer.get_feature_names_out()
+    usable = np.array([_usable_term(t) for t in terms])
+    tf = sp.diags(1.0 / np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)) @ counts
+    idf = np.log(1.0 + counts.sum() / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
+    scores = (tf @ sp.diags(idf * usable)).toarray()
+    names, keywords = [], []
+    for i, row in enumerate(scores):
+        ranked = [terms[j] for j in np.argsort(-row, kind="stable")[:50] if row[j] > 0]
+        words = [t for t in ranked if " " not in t]
+        keywords.append(tuple(words[:_N_KEYWORDS]))
+        names.append(_pick_name(ranked, words) or f"theme {i + 1}")
+    return names, keywords
+
+
+def _usable_term(term: str) -> bool:
+    """A term may name a theme unless it starts or ends with a stop word ("card of", "the fee")."""
+    words = term.split()
+    return words[0] not in ENGLISH_STOP_WORDS and words[-1] not in ENGLISH_STOP_WORDS
+
+
+def _pick_name(ranked: list[str], words: list[str]) -> str:
+    """The best-scoring phrase of 2–5 words, else the two best single keywords joined."""
+    for term in ranked[:10]:
+        if 2 <= len(term.split()) <= 5:
+            return term
+    if len(words) >= 2:
+        return f"{words[0]} {words[1]}"
+    return f"{words[0]} questions" if words else ""
+
+
+def _with_areas(
+    x: np.ndarray, texts: Sequence[str], labels: np.ndarray, themes: list[DiscoveredTheme]
+) -> tuple[list[DiscoveredTheme], list[DiscoveredTheme]]:
+    """Group the themes into about √K broad areas (Ward on the theme centroids, size-weighted
+    by repetition being unnecessary: centroids are unit vectors of comparable spread)."""
+    if len(themes) < 4:
+        return themes, []
+    centroids = np.vstack([t.centroid for t in themes])
+    n_areas = round(np.sqrt(len(themes)))
+    parent = AgglomerativeClustering(n_clusters=n_areas, linkage="ward").fit_predict(centroids)
+    area_labels = np.where(labels >= 0, parent[np.maximum(labels, 0)], -1)
+    area_centroids = _centroids(x[labels >= 0], area_labels[labels >= 0])
+    areas = _describe(x, texts, area_labels, area_centroids, [])
+    themes = [
+        DiscoveredTheme(**{**t.__dict__, "parent": int(parent[t.index])}) for t in themes
+    ]
+    return themes, areas
