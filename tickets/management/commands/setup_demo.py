@@ -12,14 +12,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from insights.models import Theme
+from insights.services import classifier_retrain, discovery_run, theme_accept
 from tickets.access import Role
 from tickets.models import SourceKind, Ticket
 from tickets.services import user_create
 
 DEMO_REFRESH_AFTER_DAYS = 7
+DEMO_SUGGESTIONS_LEFT = 3
 DEMO_USERS = {
     Role.ADMIN: ("admin@example.com", "Ada Admin"),
     Role.SUPPORT_LEAD: ("lead@example.com", "Sam Lead"),
@@ -41,6 +45,9 @@ class Command(BaseCommand):
             self.stdout.write("Moving the demo data forward so it ends today…")
             call_command("seed_demo", stdout=self.stdout)
         logins = self._demo_logins(Path(settings.DATA_DIR) / "demo-logins.json")
+        if not Theme.objects.exists():
+            self.stdout.write("Finding the themes in it (the support lead's first review, done for you)…")
+            _demo_themes(reviewer=get_user_model().objects.get(email=DEMO_USERS[Role.SUPPORT_LEAD][0]))
         width = max(len(email) for email, _ in logins.values())
         self.stdout.write("\n  Threadline is starting on http://127.0.0.1:8000/  — sign in as:\n")
         for role, (email, password) in logins.items():
@@ -63,6 +70,19 @@ class Command(BaseCommand):
         path.write_text(json.dumps({role: list(login) for role, login in logins.items()}, indent=2))
         os.chmod(path, 0o600)
         return logins
+
+
+def _demo_themes(reviewer: Any) -> None:
+    """Discover themes, accept all but the smallest few (left for the Suggested themes page) and
+    train the assignment model, as a support lead would on a first day."""
+    run = discovery_run()
+    suggestions = list(Theme.objects.filter(discovery_run=run).order_by("suggested_size"))
+    left_for_review = {t.pk for t in [t for t in suggestions if t.parent_id is not None][:DEMO_SUGGESTIONS_LEFT]}
+    for theme in suggestions:
+        if theme.pk not in left_for_review:
+            theme_accept(theme=theme, user=reviewer)
+    with transaction.atomic():
+        classifier_retrain()
 
 
 def _demo_is_stale() -> bool:
