@@ -159,7 +159,7 @@ class MiniLMRepresentation:
         return {**self.__dict__, "_model": None}
 
 
-REPRESENTATIONS: dict[str, Callable[..., Representation]] = {
+REPRESENTATIONS: dict[str, Callable[..., Any]] = {
     TfidfRepresentation.name: TfidfRepresentation,
     MiniLMRepresentation.name: MiniLMRepresentation,
 }
@@ -171,4 +171,5 @@ def representation_create(name: str = "tfidf", **options: Any) -> Representation
         factory = REPRESENTATIONS[name]
     except KeyError:
         raise ValueError(f"unknown representation {name!r}; known: {', '.join(sorted(REPRESENTATIONS))}") from None
-    return factory(**options)
+    backend: Representation = factory(**options)
+    return backend

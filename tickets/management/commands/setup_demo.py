@@ -45,7 +45,7 @@ class Command(BaseCommand):
             self.stdout.write("Moving the demo data forward so it ends today…")
             call_command("seed_demo", stdout=self.stdout)
         logins = self._demo_logins(Path(settings.DATA_DIR) / "demo-logins.json")
-        if not Theme.objects.exists():
+        if Ticket.objects.exists() and not Theme.objects.exists():
             self.stdout.write("Finding the themes in it (the support lead's first review, done for you)…")
             _demo_themes(reviewer=get_user_model().objects.get(email=DEMO_USERS[Role.SUPPORT_LEAD][0]))
         width = max(len(email) for email, _ in logins.values())
