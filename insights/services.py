@@ -618,8 +618,10 @@ def classifier_retrain(*, seed: int = 0) -> ModelVersion | None:
     model's confident assignments. Returns the new version, or None when fewer than two active
     themes have tickets. An activated model re-assigns every ticket in the background.
     """
-    representation = representation_ensure()
     label_rows = _training_label_rows()
+    if not label_rows.exists():
+        return None
+    representation = representation_ensure()
     labels, manual = _training_labels(label_rows)
     analyses = list(
         TicketAnalysis.objects.filter(
