@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from insights.analysis.discovery import changed_share, discover, match_to_existing
+
+TOPICS = {
+    "card declined abroad": "my card payment was declined abroad in {}",
+    "password reset email": "the password reset email never arrives for {}",
+    "csv export truncated": "csv export truncated at ten thousand rows for {}",
+    "refund not received": "refund not received yet after returning {}",
+}
+PLACES = ["spain", "italy", "france", "japan", "peru", "chile", "kenya", "egypt", "nepal", "ghana",
+          "cuba", "oman"]
+
+
+def _toy(per_topic: int = 12, seed: int = 0, noise: float = 0.05) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Four well separated Gaussian blobs in 16 dimensions, with texts that say which is which."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(16)[:4] * 1.0
+    labels = np.repeat(np.arange(4), per_topic)
+    vectors = centres[labels] + rng.normal(0, noise, (len(labels), 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    templates = list(TOPICS.values())
+    texts = [templates[label].format(PLACES[i % len(PLACES)]) for i, label in enumerate(labels)]
+    return vectors.astype(np.float32), texts, labels
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    pairs = {(int(x), int(y)) for x, y in zip(a, b, strict=True)}
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_it_finds_obvious_clusters_and_chooses_their_number() -> None:
+    vectors, texts, truth = _toy()
+    found = discover(vectors, texts, min_theme_size=3)
+    assert found.n_themes == 4
+    assert (found.labels >= 0).mean() > 0.9
+    themed = found.labels >= 0
+    assert _same_partition(found.labels[themed], truth[themed])
+
+
+def test_names_are_two_to_five_words_taken_from_the_texts() -> None:
+    vectors, texts, _ = _toy()
+    found = discover(vectors, texts, min_theme_size=3)
+    vocabulary = {w for t in texts for w in t.split()}
+    for theme in found.themes:
+        assert 2 <= len(theme.name.split()) <= 5
+        assert set(theme.name.split()) <= vocabulary
+        assert theme.keywords and theme.examples and theme.size > 0
+        assert found.labels[theme.examples[0]] == theme.index
+        own_words = {w for i in np.flatnonzero(found.labels == theme.index) for w in texts[i].split()}
+        assert set(theme.name.split()) <= own_words
+
+
+def test_it_is_deterministic_for_a_seed() -> None:
+    vectors, texts, _ = _toy()
+    first, second = discover(vectors, texts, seed=7), discover(vectors, texts, seed=7)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    assert [t.name for t in first.themes] == [t.name for t in second.themes]
+
+
+def test_a_fixed_number_of_themes_is_respected() -> None:
+    vectors, texts, _ = _toy()
+    assert discover(vectors, texts, n_themes=2, min_theme_size=3).n_themes == 2
+
+
+def test_a_far_outlier_is_left_unthemed() -> None:
+    vectors, texts, _ = _toy()
+    outlier = np.zeros((1, 16), np.float32)
+    outlier[0, 15] = 1.0
+    found = discover(np.vstack([vectors, outlier]), [*texts, "completely unrelated question"], min_theme_size=3)
+    assert found.labels[-1] == -1
+
+
+def test_rerunning_with_more_data_keeps_existing_themes() -> None:
+    vectors, texts, _ = _toy(per_topic=16)
+    first_rows = np.arange(len(texts)) % 16 < 11
+    before = discover(vectors[first_rows], [t for t, k in zip(texts, first_rows, strict=True) if k], min_theme_size=3)
+    existing = {f"theme-{t.index}": t.centroid for t in before.themes}
+    after = discover(vectors, texts, existing=existing, min_theme_size=3)
+    assert [t.existing_id for t in after.themes] == list(existing)
+    report = match_to_existing(after, existing)
+    assert report.new == [] and report.vanished == []
+    before_as_ids = {str(t.index): t.centroid for t in before.themes}
+    again = discover(vectors, texts, existing=before_as_ids, min_theme_size=3)
+    assert changed_share(before, again, np.flatnonzero(first_rows)) == pytest.approx(0.0)
+
+
+def test_match_report_proposes_new_themes_and_suggests_merges() -> None:
+    vectors, texts, _ = _toy()
+    found = discover(vectors, texts, min_theme_size=3)
+    first = found.themes[0].centroid
+    existing = {"a": first, "b": first + np.float32(0.01), "other": -first}
+    report = match_to_existing(found, existing)
+    assert len(report.new) == found.n_themes - 1
+    assert any(set(ids) == {"a", "b"} for _, ids in report.merges)
+    assert "other" in report.vanished
