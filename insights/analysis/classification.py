@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, log_softmax, logit, softmax
+from scipy.special import expit, logit, softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -451,10 +451,19 @@ def explain(model: ThemeClassifier, vector: np.ndarray, text: str, theme: str, *
     column = int(np.searchsorted(views.lexical.classes_, j))
     if column >= len(views.lexical.classes_) or views.lexical.classes_[column] != j:
         return Explanation(theme, confidence, (), None)
-    coef = views.lexical.coef_[column] - views.lexical.coef_.mean(axis=0)
+    coef = _per_class_coef(views.lexical)[column]
     terms = _term_contributions(views, coef, text)
     ranked = tuple(sorted(((t, round(v, 4)) for t, v in terms.items() if v > 0), key=lambda tv: -tv[1])[:top])
     return Explanation(theme, confidence, ranked, _deciding_sentence(views, column, text))
+
+
+def _per_class_coef(model: LogisticRegression) -> np.ndarray:
+    """One coefficient row per class, centred on the average class. With two classes
+    scikit-learn keeps a single row (class 1 against class 0): split it symmetrically."""
+    coef = model.coef_
+    if coef.shape[0] == 1:
+        return np.vstack([-coef[0] / 2, coef[0] / 2])
+    return coef - coef.mean(axis=0)
 
 
 def _term_contributions(views: _Views, coef: np.ndarray, text: str) -> dict[str, float]:
@@ -479,5 +488,5 @@ def _deciding_sentence(views: _Views, column: int, text: str) -> str | None:
     sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
     if len(sentences) < 2:
         return None
-    scores = log_softmax(views.lexical.decision_function(views.lexical_features(sentences)), axis=1)
+    scores = views.lexical.predict_log_proba(views.lexical_features(sentences))
     return sentences[int(scores[:, column].argmax())]

@@ -87,3 +87,23 @@ def test_retraining_waits_for_enough_corrections(labelled, source, support_lead,
     assert classifier_retrain_if_needed() is None
     ticket_retag(ticket=source.tickets.get(external_id="CSV -1"), themes=[labelled["CSV export cut off"]], user=support_lead)
     assert classifier_retrain_if_needed() is not None
+
+
+def test_an_assignment_says_which_words_drove_it(labelled, source, support_lead, django_capture_on_commit_callbacks) -> None:
+    from insights.selectors import ticket_theme_reason
+    from tickets.records import ticket_record_from_dict
+    from tickets.services import ingest_records
+
+    with django_capture_on_commit_callbacks(execute=True):
+        classifier_retrain()
+        ingest_records(source=source, records=[ticket_record_from_dict(
+            {"external_id": "why-1", "body": "Hello. My card is declined abroad again.", "created_at": "2026-03-02"})])
+    assigned = TicketTheme.objects.get(ticket__external_id="why-1")
+
+    reason = ticket_theme_reason(ticket_theme=assigned)
+
+    assert reason.method == "model" and reason.confidence == assigned.confidence
+    assert {"declined", "abroad"} & {term for term, _ in reason.terms}
+    ticket_retag(ticket=assigned.ticket, themes=[labelled["Card declined abroad"]], user=support_lead)
+    manual = ticket_theme_reason(ticket_theme=TicketTheme.objects.get(ticket__external_id="why-1"))
+    assert (manual.method, manual.by) == ("manual", support_lead.email)
