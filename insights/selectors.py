@@ -24,7 +24,8 @@ def ticket_theme_reason(*, ticket_theme: TicketTheme) -> AssignmentReason:
     """The terms and sentence that made the model choose this theme (computed on demand from the
     model version that assigned it), or who decided it for a manual assignment."""
     if ticket_theme.method == AssignmentMethod.MANUAL:
-        by = ticket_theme.assigned_by.get_full_name() or ticket_theme.assigned_by.email if ticket_theme.assigned_by else ""
+        person = ticket_theme.assigned_by
+        by = (person.get_full_name() or person.email) if person else ""
         return AssignmentReason(method="manual", confidence=1.0, by=by)
     version = ticket_theme.model_version
     analysis = TicketAnalysis.objects.filter(ticket_id=ticket_theme.ticket_id, vector__isnull=False).first()
