@@ -1,0 +1,259 @@
+"""Theming speed: discovery, assignment and processing against their bare library calls, on PostgreSQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/threadline_theming_bench \\
+        .venv/bin/python bench/theming.py [--tickets N] [--backend tfidf|minilm] [--seed S] [--repeat R]
+
+Each run migrates the database, empties the ticket and insights tables and then
+
+1. imports N demo tickets (``tickets.demo.demo_records``, streamed) through
+   ``tickets.services.ingest_records`` with the processing task inline: texts are prepared, and
+   nothing is vectorised or assigned yet because no model exists;
+2. times ``representation_fit`` (fit on a sample, vectorise and store every ticket) and then
+   ``discovery_run`` on the stored vectors, each with its peak resident set size;
+3. accepts every suggested theme (``theme_accept``) and trains the assignment model
+   (``classifier_retrain``; the re-assignment it queues is not run there, step 4 measures it);
+4. clears every analysis's classifier version and times ``tickets_assign`` over all tickets in the
+   chunks ``tickets_reassign_all`` queues, database reads and writes included (the statistics
+   refresh it queues is timed apart, as ``stats_refresh_seconds``); against the bare library on the
+   same texts: the representation's ``transform`` + the classifier's ``predict_proba``
+   (``bare``), and ``predict_proba`` on the stored vectors alone (``bare_predict``, the model
+   work ``tickets_assign`` itself does);
+5. marks every analysis stale and times ``tickets_analyse`` (prepare + encode + store, in ingest
+   batches) against the bare ``transform`` of the same prepared texts (``processing``).
+
+It prints one JSON object; ``ratio`` is ``tickets_assign``'s tickets/s over the bare
+transform + predict's. With ``--repeat`` every figure is the median over the runs. Memory:
+``peak_rss_mb`` of a phase is the highest RSS sampled every 50 ms during it; the top-level
+``peak_rss_mb`` is the process's ru_maxrss. Model files go to a temporary data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import resource
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import _median_of, _setup_django, _timed
+
+TODAY = date(2026, 6, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    os.environ["THREADLINE_REPRESENTATION"] = args.backend
+    data_dir = tempfile.TemporaryDirectory(prefix="theming-bench-")
+    os.environ["THREADLINE_DATA_DIR"] = data_dir.name
+    _setup_django()
+    from django.db import connection
+
+    runs = []
+    for _ in range(args.repeat):
+        runs.append(_run_once(args, connection))
+        print(f"run {len(runs)}: discovery {runs[-1]['discovery']['seconds']} s, assign "
+              f"{runs[-1]['assign']['tickets_per_second']} t/s, ratio {runs[-1]['ratio']}", file=sys.stderr)
+    result = _median_of(runs)
+    result["runs"] = args.repeat
+    result["ratios"] = [run["ratio"] for run in runs]
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result))
+    data_dir.cleanup()
+    return 0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--backend", choices=("tfidf", "minilm"), default="tfidf")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="runs; figures are medians")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the tickets_assign phase")
+    args = parser.parse_args(argv)
+    if args.tickets < 100 or args.repeat < 1:
+        parser.error("--tickets must be at least 100 and --repeat at least 1")
+    return args
+
+
+def _run_once(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
+    from insights import services
+    from insights.models import TicketAnalysis
+    from tickets.demo import demo_records
+    from tickets.models import Source, SourceKind
+
+    _empty_tables(connection)
+    source = Source.objects.create(name="bench", kind=SourceKind.DEMO)
+    ingest_seconds, counts = _timed(
+        lambda: _ingest(source, demo_records(count=args.tickets, seed=args.seed, today=TODAY))
+    )
+    if counts.created != args.tickets or TicketAnalysis.objects.count() != args.tickets:
+        raise SystemExit(f"ingest created {counts.created} tickets; expected {args.tickets} with analyses")
+
+    with _rss_peak() as fit_rss:
+        fit_seconds, representation = _timed(lambda: services.representation_fit(backend=args.backend, seed=args.seed))
+    with _rss_peak() as discovery_rss:
+        discovery_seconds, run = _timed(lambda: services.discovery_run(seed=args.seed))
+    print(f"ingest {ingest_seconds:.1f} s, representation_fit {fit_seconds:.1f} s (peak {fit_rss['peak']} MB), "
+          f"discovery {discovery_seconds:.1f} s (peak {discovery_rss['peak']} MB)", file=sys.stderr, flush=True)
+    train_seconds, accepted = _timed(_accept_and_train)
+    return {
+        "tickets": args.tickets,
+        "backend": args.backend,
+        "ingest": {"seconds": round(ingest_seconds, 2), "tickets_per_second": round(args.tickets / ingest_seconds)},
+        "representation_fit": {
+            "seconds": round(fit_seconds, 2), "fitted_on": representation.training_size,
+            "peak_rss_mb": fit_rss["peak"],
+        },
+        "discovery": {
+            "seconds": round(discovery_seconds, 2), "pool": run.report.get("pool", 0),
+            "themes": len(run.report.get("new", [])), "unthemed": run.report.get("unthemed", 0),
+            "peak_rss_mb": discovery_rss["peak"],
+        },
+        "classifier": {"seconds": round(train_seconds, 2), "themes_accepted": accepted},
+        **_assignment(args, connection),
+        "processing": _processing(args),
+    }
+
+
+def _ingest(source: Any, records: Iterator[Any]) -> Any:
+    from tickets.services import ingest_records
+
+    return ingest_records(source=source, records=records)
+
+
+def _accept_and_train() -> int:
+    """Accept every suggested theme that has tickets and train the classifier; returns how many."""
+    from insights import services
+    from insights.models import Theme, ThemeStatus
+
+    suggested = list(Theme.objects.filter(status=ThemeStatus.SUGGESTED, ticket_themes__isnull=False).distinct())
+    for theme in suggested:
+        services.theme_accept(theme=theme, user=None)
+    # The re-assignment an activated model queues is what the assignment phase measures, on its own.
+    with mock.patch.object(services, "tickets_reassign_all", return_value=None):
+        if services.classifier_retrain(seed=0) is None:
+            raise SystemExit("no classifier was trained: discovery found fewer than two themes")
+    return len(suggested)
+
+
+def _assignment(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
+    from insights import services
+    from insights.models import ModelKind, TicketAnalysis
+
+    TicketAnalysis.objects.update(classifier_version=None)
+    ticket_ids = list(TicketAnalysis.objects.filter(vector__isnull=False).order_by("ticket_id")
+                      .values_list("ticket_id", flat=True))
+    chunks = [ticket_ids[i : i + services.REASSIGN_CHUNK] for i in range(0, len(ticket_ids), services.REASSIGN_CHUNK)]
+    queued: list[Any] = []
+    profiler = cProfile.Profile() if args.profile else None
+
+    def assign_all() -> None:
+        for chunk in chunks:
+            services.tickets_assign(ticket_ids=chunk)
+
+    # The statistics refresh is its own task on a worker; inline it would be counted as assignment.
+    with mock.patch("insights.tasks.refresh_theme_stats.delay", side_effect=lambda: queued.append(1)):
+        assign_seconds, _ = _timed(assign_all, profiler)
+    if profiler:
+        profiler.dump_stats(args.profile)
+    stats_seconds, _ = _timed(lambda: [None for _ in iter(services.theme_stats_refresh, 0)])
+    if TicketAnalysis.objects.filter(classifier_version__isnull=True).exists():
+        raise SystemExit("tickets_assign left tickets unassigned")
+
+    representation = services.model_version_load(services.model_version_active(ModelKind.REPRESENTATION))
+    classifier = services.model_version_load(services.model_version_active(ModelKind.CLASSIFIER))
+    bare_seconds = bare_predict_seconds = 0.0
+    for chunk in chunks:
+        analyses = list(TicketAnalysis.objects.filter(ticket_id__in=chunk).order_by("ticket_id"))
+        texts, stored = [a.text for a in analyses], services.vectors_of(analyses)
+        seconds, _ = _timed(lambda texts=texts: classifier.predict_proba(representation.transform(texts), texts))
+        bare_seconds += seconds
+        seconds, _ = _timed(lambda stored=stored, texts=texts: classifier.predict_proba(stored, texts))
+        bare_predict_seconds += seconds
+    n = len(ticket_ids)
+    assign_rate, bare_rate = n / assign_seconds, n / bare_seconds
+    return {
+        "assign": {"seconds": round(assign_seconds, 2), "tickets_per_second": round(assign_rate),
+                   "chunk": services.REASSIGN_CHUNK, "stats_refresh_seconds": round(stats_seconds, 2)},
+        "bare": {"seconds": round(bare_seconds, 2), "tickets_per_second": round(bare_rate)},
+        "bare_predict": {"seconds": round(bare_predict_seconds, 2),
+                         "tickets_per_second": round(n / bare_predict_seconds)},
+        "ratio": round(assign_rate / bare_rate, 3),
+    }
+
+
+def _processing(args: argparse.Namespace) -> dict[str, Any]:
+    """``tickets_analyse`` on every ticket made stale, against the bare encoder on the same texts."""
+    from django.conf import settings
+
+    from insights import services
+    from insights.models import ModelKind, TicketAnalysis
+
+    TicketAnalysis.objects.update(content_hash="")
+    ticket_ids = list(TicketAnalysis.objects.order_by("ticket_id").values_list("ticket_id", flat=True))
+    size = settings.THREADLINE_INGEST_BATCH_SIZE
+    chunks = [ticket_ids[i : i + size] for i in range(0, len(ticket_ids), size)]
+    seconds, _ = _timed(lambda: [services.tickets_analyse(ticket_ids=chunk) for chunk in chunks])
+    representation = services.model_version_load(services.model_version_active(ModelKind.REPRESENTATION))
+    bare = 0.0
+    for chunk in chunks:
+        texts = list(TicketAnalysis.objects.filter(ticket_id__in=chunk).order_by("ticket_id")
+                     .values_list("text", flat=True))
+        elapsed, _ = _timed(lambda texts=texts: representation.transform(texts))
+        bare += elapsed
+    n = len(ticket_ids)
+    return {
+        "seconds": round(seconds, 2), "tickets_per_second": round(n / seconds),
+        "bare_encoder": {"seconds": round(bare, 2), "tickets_per_second": round(n / bare)},
+        "ratio": round(bare / seconds, 3),
+    }
+
+
+def _empty_tables(connection: Any) -> None:
+    from django.apps import apps
+
+    models = [m for label in ("tickets", "insights", "roadmap") for m in apps.get_app_config(label).get_models()]
+    tables = ", ".join(model._meta.db_table for model in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        cursor.execute("CHECKPOINT")
+    from insights.services import _artifact_load
+
+    _artifact_load.cache_clear()
+
+
+@contextmanager
+def _rss_peak(every: float = 0.05) -> Iterator[dict[str, float]]:
+    """Sample this process's RSS (MB) every ``every`` seconds; ``peak`` is set when the block ends."""
+    page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+    result: dict[str, float] = {"peak": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while True:
+            with open("/proc/self/statm") as statm:
+                result["peak"] = max(result["peak"], round(int(statm.read().split()[1]) * page_mb, 1))
+            if done.wait(every):
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield result
+    finally:
+        done.set()
+        sampler.join()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
