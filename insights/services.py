@@ -18,7 +18,7 @@ import joblib
 import numpy as np
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -176,17 +176,22 @@ def tickets_assign(*, ticket_ids: Sequence[int]) -> None:
     classifier_version = model_version_active(ModelKind.CLASSIFIER)
     if classifier_version is None:
         return
+    # Only the columns the model reads: whole rows (sentences JSON, model instances) cost more
+    # than the prediction itself.
     pending = list(
         TicketAnalysis.objects.filter(ticket_id__in=ticket_ids, vector__isnull=False)
         .exclude(classifier_version=classifier_version)
         .order_by("ticket_id")
+        .values_list("ticket_id", "text", "vector")
     )
     if not pending:
         return
     classifier = model_version_load(classifier_version)
     theme_ids = _active_theme_ids()
-    assignments = classifier.assign(vectors_of(pending), [a.text for a in pending], threshold=assignment_threshold())
-    _assignments_store(pending, assignments, classifier_version, theme_ids)
+    ids, texts, blobs = zip(*pending, strict=True)
+    vectors = np.frombuffer(b"".join(bytes(b) for b in blobs), dtype=VECTOR_DTYPE).reshape(len(ids), -1)
+    assignments = classifier.assign(vectors, list(texts), threshold=assignment_threshold())
+    _assignments_store(list(ids), assignments, classifier_version, theme_ids)
 
 
 def assignment_threshold() -> float:
@@ -198,37 +203,70 @@ def _active_theme_ids() -> dict[str, int]:
 
 
 def _assignments_store(
-    analyses: list[TicketAnalysis], assignments: Sequence[Any], version: ModelVersion, theme_ids: dict[str, int]
+    ticket_ids: list[int], assignments: Sequence[Any], version: ModelVersion, theme_ids: dict[str, int]
 ) -> None:
     """Replace the model's rows for these tickets; manual rows stay as people left them."""
-    ticket_ids = [a.ticket_id for a in analyses]
     manual = set(
         TicketTheme.objects.filter(ticket_id__in=ticket_ids, method=AssignmentMethod.MANUAL).values_list(
             "ticket_id", flat=True
         )
     )
-    rows: list[TicketTheme] = []
-    for analysis, assignment in zip(analyses, assignments, strict=True):
+    rows: list[tuple[int, int, float]] = []
+    best_themes: list[int | None] = []
+    best_confidences: list[float | None] = []
+    triage: list[bool] = []
+    for ticket_id, assignment in zip(ticket_ids, assignments, strict=True):
         kept = [(theme_ids[key], confidence) for key, confidence in assignment.themes if key in theme_ids]
         best_key, best_confidence = assignment.best if assignment.best else (None, None)
-        analysis.classifier_version = version
-        analysis.best_theme_id = theme_ids.get(best_key) if best_key else None
-        analysis.best_confidence = best_confidence
-        analysis.needs_triage = analysis.ticket_id not in manual and not kept
-        if analysis.ticket_id in manual:
-            continue
-        rows.extend(
-            TicketTheme(
-                ticket_id=analysis.ticket_id, theme_id=theme_id, confidence=confidence,
-                method=AssignmentMethod.MODEL, model_version=version,
-            )
-            for theme_id, confidence in kept
-        )
+        best_themes.append(theme_ids.get(best_key) if best_key else None)
+        best_confidences.append(best_confidence)
+        is_manual = ticket_id in manual
+        triage.append(not is_manual and not kept)
+        if not is_manual:
+            rows.extend((ticket_id, theme_id, confidence) for theme_id, confidence in kept)
     with transaction.atomic():
         TicketTheme.objects.filter(ticket_id__in=ticket_ids).exclude(method=AssignmentMethod.MANUAL).delete()
-        TicketTheme.objects.bulk_create(rows)
-        _analyses_update(analyses, ["classifier_version", "best_theme", "best_confidence", "needs_triage"])
+        if connection.vendor == "postgresql":
+            _assignments_write_postgres(ticket_ids, rows, best_themes, best_confidences, triage, version)
+        else:
+            TicketTheme.objects.bulk_create(
+                TicketTheme(ticket_id=t, theme_id=th, confidence=c, method=AssignmentMethod.MODEL,
+                            model_version=version) for t, th, c in rows
+            )
+            TicketAnalysis.objects.bulk_update(
+                [TicketAnalysis(ticket_id=t, classifier_version=version, best_theme_id=b, best_confidence=c,
+                                needs_triage=n)
+                 for t, b, c, n in zip(ticket_ids, best_themes, best_confidences, triage, strict=True)],
+                ["classifier_version", "best_theme", "best_confidence", "needs_triage"],
+            )
         theme_stats_mark_dirty(ticket_ids=ticket_ids)
+
+
+def _assignments_write_postgres(
+    ticket_ids: list[int], rows: list[tuple[int, int, float]], best_themes: list[int | None],
+    best_confidences: list[float | None], triage: list[bool], version: ModelVersion,
+) -> None:
+    """The model's rows and the analyses' best theme in two statements with array parameters:
+    a few fixed-size placeholders instead of one per value (the ORM's bulk statements spent
+    most of assignment time building and parsing SQL, bench/theming.py)."""
+    theme_table, analysis_table = TicketTheme._meta.db_table, TicketAnalysis._meta.db_table
+    with connection.cursor() as cursor:
+        if rows:
+            tickets, themes, confidences = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(  # table names come from the models, values are parameters
+                f"INSERT INTO {theme_table} (ticket_id, theme_id, confidence, method, explanation,"  # noqa: S608
+                " model_version_id, assigned_at) SELECT t, th, c, %s, '{}'::jsonb, %s, %s"
+                " FROM unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS r(t, th, c)",
+                [AssignmentMethod.MODEL.value, version.pk, timezone.now(), tickets, themes, confidences],
+            )
+        cursor.execute(
+            f"UPDATE {analysis_table} AS a SET"  # noqa: S608
+            " classifier_version_id = %s, best_theme_id = r.b,"
+            " best_confidence = r.c, needs_triage = r.n"
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::boolean[]) AS r(t, b, c, n)"
+            " WHERE a.ticket_id = r.t",
+            [version.pk, ticket_ids, best_themes, best_confidences, triage],
+        )
 
 
 # --- statistics ---------------------------------------------------------------------------------
