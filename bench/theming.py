@@ -2,6 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/threadline_theming_bench \\
         .venv/bin/python bench/theming.py [--tickets N] [--backend tfidf|minilm] [--seed S] [--repeat R]
+            [--phases all|discovery]
 
 Each run migrates the database, empties the ticket and insights tables and then
 
@@ -20,6 +21,9 @@ Each run migrates the database, empties the ticket and insights tables and then
    work ``tickets_assign`` itself does);
 5. marks every analysis stale and times ``tickets_analyse`` (prepare + encode + store, in ingest
    batches) against the bare ``transform`` of the same prepared texts (``processing``).
+
+With ``--phases discovery`` the run stops after step 2 (ingest, representation fit, discovery):
+the way to measure discovery at 100k without the classifier and assignment phases.
 
 It prints one JSON object; ``ratio`` is ``tickets_assign``'s tickets/s over the bare
 transform + predict's. With ``--repeat`` every figure is the median over the runs. Memory:
@@ -61,11 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for _ in range(args.repeat):
         runs.append(_run_once(args, connection))
+        assign = runs[-1].get("assign", {}).get("tickets_per_second", "-")
         print(f"run {len(runs)}: discovery {runs[-1]['discovery']['seconds']} s, assign "
-              f"{runs[-1]['assign']['tickets_per_second']} t/s, ratio {runs[-1]['ratio']}", file=sys.stderr)
+              f"{assign} t/s, ratio {runs[-1]['ratio']}", file=sys.stderr)
     result = _median_of(runs)
     result["runs"] = args.repeat
-    result["ratios"] = [run["ratio"] for run in runs]
+    result["phases"] = args.phases
+    if args.phases == "all":
+        result["ratios"] = [run["ratio"] for run in runs]
+    else:
+        result.pop("ratio", None)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
     data_dir.cleanup()
@@ -79,6 +88,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1, help="runs; figures are medians")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the tickets_assign phase")
+    parser.add_argument("--phases", choices=("all", "discovery"), default="all",
+                        help="'discovery': stop after ingest, representation fit and discovery")
+    parser.add_argument("--profile-discovery", metavar="FILE", help="write a cProfile of the discovery phase")
     args = parser.parse_args(argv)
     if args.tickets < 100 or args.repeat < 1:
         parser.error("--tickets must be at least 100 and --repeat at least 1")
@@ -101,12 +113,14 @@ def _run_once(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
 
     with _rss_peak() as fit_rss:
         fit_seconds, representation = _timed(lambda: services.representation_fit(backend=args.backend, seed=args.seed))
+    profiler = cProfile.Profile() if args.profile_discovery else None
     with _rss_peak() as discovery_rss:
-        discovery_seconds, run = _timed(lambda: services.discovery_run(seed=args.seed))
+        discovery_seconds, run = _timed(lambda: services.discovery_run(seed=args.seed), profiler)
+    if profiler:
+        profiler.dump_stats(args.profile_discovery)
     print(f"ingest {ingest_seconds:.1f} s, representation_fit {fit_seconds:.1f} s (peak {fit_rss['peak']} MB), "
           f"discovery {discovery_seconds:.1f} s (peak {discovery_rss['peak']} MB)", file=sys.stderr, flush=True)
-    train_seconds, accepted = _timed(_accept_and_train)
-    return {
+    result = {
         "tickets": args.tickets,
         "backend": args.backend,
         "ingest": {"seconds": round(ingest_seconds, 2), "tickets_per_second": round(args.tickets / ingest_seconds)},
@@ -119,6 +133,12 @@ def _run_once(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
             "themes": len(run.report.get("new", [])), "unthemed": run.report.get("unthemed", 0),
             "peak_rss_mb": discovery_rss["peak"],
         },
+    }
+    if args.phases == "discovery":
+        return {**result, "ratio": 0.0}
+    train_seconds, accepted = _timed(_accept_and_train)
+    return {
+        **result,
         "classifier": {"seconds": round(train_seconds, 2), "themes_accepted": accepted},
         **_assignment(args, connection),
         "processing": _processing(args),

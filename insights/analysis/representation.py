@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "REPRESENTATIONS",
@@ -89,7 +90,11 @@ class TfidfRepresentation:
         sparse = self._sparse(texts, fitting=True)
         n_components = max(1, min(self.dim, sparse.shape[0] - 1, sparse.shape[1] - 1))
         self._svd = TruncatedSVD(n_components=n_components, algorithm="randomized", random_state=self.seed)
-        self._svd.fit(sparse)
+        # One BLAS thread: the randomized SVD's dense steps are small (n × ~266) QR and products;
+        # with OpenBLAS's two threads on two busy cores they took 7× longer (20.9 s against 2.8 s
+        # on 13k texts while the machine ran other work, docs/quality.md), and never much less.
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._svd.fit(sparse)
         return self
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
