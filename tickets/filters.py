@@ -22,15 +22,13 @@ class SourceIdOrNameField(forms.ModelChoiceField):
     def to_python(self, value: Any) -> Source | None:
         if value in self.empty_values:
             return None
-        if str(value).isdigit():
-            try:
-                return super().to_python(value)
-            except forms.ValidationError:
-                pass  # a source may be named with digits only; try the name next
-        try:
-            return self.queryset.get(name=value)  # type: ignore[union-attr]
-        except Source.DoesNotExist:
-            raise forms.ValidationError(f"there is no source {str(value)[:100]!r}", code="invalid_choice") from None
+        # An id first; a source may also be named with digits only, so a name is tried next.
+        lookups = [{"pk": value}, {"name": value}] if str(value).isdigit() else [{"name": value}]
+        for lookup in lookups:
+            found = self.queryset.filter(**lookup).first()  # type: ignore[union-attr]
+            if found is not None:
+                return found
+        raise forms.ValidationError(f"there is no source {str(value)[:100]!r}", code="invalid_choice")
 
 
 class SourceFilter(filters.ModelChoiceFilter):
