@@ -30,6 +30,7 @@ ids and suggests merges and splits; :func:`changed_share` measures churn between
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,13 +124,16 @@ def discover(
     graph_neighbours: int = 5,
     smooth_neighbours: int = 10,
     existing: Mapping[str, np.ndarray] | None = None,
+    merge_duplicates: bool = False,
 ) -> Discovery:
     """Find themes in ``vectors`` (one unit-norm row per text in ``texts``).
 
     Deterministic for the same input and seed. ``n_themes`` fixes the number of new themes;
     otherwise it is chosen by modularity (module docstring). With ``existing`` (id → centroid),
     existing themes come first in ``themes`` (``existing_id`` set) and keep the texts they explain;
-    only the remaining texts are clustered into new themes.
+    only the remaining texts are clustered into new themes. ``merge_duplicates`` merges new themes
+    that are one problem in different words (``_merge_duplicates``); pass the representation's
+    ``splits_paraphrases``.
     """
     x = l2_normalise(vectors)
     if len(x) != len(texts):
@@ -152,6 +156,11 @@ def discover(
     explained = np.ones(len(x), dtype=bool)
     explained[pool] = False
     labels, centroids, kept_ids = _assign_and_prune(x, smoothed, centroids, kept_ids, min_theme_size, explained)
+    for _ in range(_DUPLICATE_ROUNDS if merge_duplicates and n_themes is None else 0):
+        merged = _merge_duplicates(x, texts, labels, centroids, len(kept_ids))
+        if len(merged) == len(centroids):
+            break
+        labels, centroids, kept_ids = _assign_and_prune(x, smoothed, merged, kept_ids, min_theme_size, explained)
     themes = _describe(x, texts, labels, centroids, kept_ids)
     themes, areas = _with_areas(x, texts, labels, themes)
     return Discovery(labels=labels, themes=themes, n_themes=len(themes), areas=areas)
@@ -458,17 +467,90 @@ def _assign_and_prune(
     return labels, centroids, kept_ids
 
 
+def _merge_duplicates(
+    x: np.ndarray, texts: Sequence[str], labels: np.ndarray, centroids: np.ndarray, n_kept: int
+) -> np.ndarray:
+    """Centroids with each pair of new themes that are one problem in different words merged.
+
+    Customers describe one problem in several phrasings ("the reset email never came", "nothing in
+    spam either"), and a bag-of-words view can cut each phrasing into a theme of its own. Two new
+    themes are merged when each is the other's most similar theme (mutual nearest centroids) *and*
+    their vocabularies overlap (class-based TF-IDF cosine ≥ ``_DUPLICATE_VOCABULARY``). On the demo
+    data the rule merged 31 such pairs with the scikit-learn backend and none of different problems
+    (docs/quality.md). Existing themes are never merged here; that is a person's decision.
+    """
+    n_new = len(centroids) - n_kept
+    if n_new < 2:
+        return centroids
+    new = centroids[n_kept:]
+    similarity = new @ new.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = similarity.argmax(axis=1)
+    groups = [_closest_members(x, labels, centroids, n_kept + c, _MAX_NAMING_TEXTS) for c in range(n_new)]
+    vocabulary = _vocabulary_similarity([[texts[i] for i in g] for g in groups])
+    merged = [
+        (a, int(b)) for a, b in enumerate(nearest)
+        if a < b and nearest[b] == a and vocabulary[a, b] >= _DUPLICATE_VOCABULARY
+    ]
+    if not merged:
+        return centroids
+    keep = np.ones(n_new, dtype=bool)
+    fresh = new.copy()
+    sizes = np.bincount(labels[labels >= n_kept] - n_kept, minlength=n_new).astype(np.float32)
+    for a, b in merged:
+        fresh[a] = sizes[a] * new[a] + sizes[b] * new[b]
+        keep[b] = False
+    return np.vstack([centroids[:n_kept], l2_normalise(fresh[keep])])
+
+
+_DUPLICATE_VOCABULARY = 0.3
+_DUPLICATE_ROUNDS = 3
+
+
+def _vocabulary_similarity(groups: list[list[str]]) -> np.ndarray:
+    """Cosine between the themes' class-based TF-IDF word vectors (stop words left out)."""
+    counts = CountVectorizer(stop_words=sorted(_NAME_STOP_WORDS), token_pattern=_WORD.pattern).fit_transform(
+        ["\n".join(g) for g in groups]
+    ).astype(np.float64)
+    tf = sp.diags(1.0 / np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)) @ counts
+    idf = np.log(1.0 + counts.sum() / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
+    weights = l2_normalise((tf @ sp.diags(idf)).toarray())
+    return weights @ weights.T
+
+
 # --------------------------------------------------------------------------- naming and hierarchy
 
 _MAX_NAMING_TEXTS = 200  # per theme: enough for stable term statistics, bounded cost on 100k texts
 _N_EXAMPLES = 5
 _N_KEYWORDS = 8
-_WORD = r"(?u)\b[a-zA-Z][a-zA-Z']+\b"
+_WORD = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z']+\b")
+# Names are phrases inside one clause: an n-gram across a comma or a line break ("csv the file" from
+# "export csv, the file ends") is a fragment, not something a customer said.
+_CLAUSE_BREAK = re.compile(r"[\n.,;:!?()\[\]\"/|]+|\s[-–—]\s")
 _NAME_MIN_SHARE = 0.1  # a name phrase occurs at least once per ten of the theme's naming texts
 # Generic words that make a fragment, not a topic, when they open or close a phrase.
 _NAME_STOP_WORDS = ENGLISH_STOP_WORDS | {
     "just", "really", "like", "think", "tried", "try", "please", "thanks", "get", "got",
 }
+# Words that may link the words of a name ("card is rejected", "land in spam"); any other stop word
+# inside a phrase ("accounts when people", "team after authenticating") makes it a fragment.
+_NAME_LINK_WORDS = frozenset({"is", "are", "was", "were", "not", "no", "to", "in", "on", "of", "for", "from", "with"})
+# Words that carry no topic of their own: time, fillers and all-purpose verbs. A name needs two words
+# that are neither these nor stop words ("hour ago", "keeps getting", "card works" do not qualify).
+_WEAK_WORDS = frozenset({
+    "ago", "yesterday", "today", "tomorrow", "morning", "afternoon", "evening", "tonight", "week", "weeks",
+    "day", "days", "hour", "hours", "minute", "minutes", "time", "times", "month", "months", "year", "years",
+    "anymore", "again", "still", "always", "never", "ever", "sometimes", "asap", "soon", "now", "whole",
+    "keep", "keeps", "kept", "getting", "gets", "work", "works", "worked", "working", "show", "shows", "showed",
+    "say", "says", "said", "send", "sent", "make", "makes", "made", "need", "needs", "needed", "want", "wants",
+    "help", "pls", "plz", "thx", "ok", "okay", "hi", "hello", "hey", "test", "testing", "attached", "see",
+    "look", "looks", "looked", "know", "let", "check", "checked", "checking", "happen", "happened", "happens",
+    "issue", "issues", "problem", "problems", "question", "questions", "thing", "things", "stuff", "way",
+    "lot", "able", "use", "using", "used", "urgent", "sure", "tell", "told", "wondering", "guys", "team",
+    "people", "someone", "everyone", "anyone", "went", "go", "goes", "going", "come", "comes", "came",
+    "take", "takes", "took", "give", "gives", "gave", "put", "puts", "set", "stop", "start", "started",
+    "especially", "main", "new", "old", "good", "bad", "right", "wrong", "same", "different", "reached",
+})
 
 
 def _describe(
@@ -499,13 +581,23 @@ def _closest_members(x: np.ndarray, labels: np.ndarray, centroids: np.ndarray, c
     return members[order[:limit]]
 
 
+def _clause_ngrams(text: str) -> list[str]:
+    """Lower-case words and word n-grams (up to 3) that stay inside one clause of ``text``."""
+    grams: list[str] = []
+    for clause in _CLAUSE_BREAK.split(text.lower()):
+        words = _WORD.findall(clause)
+        for n in (1, 2, 3):
+            grams.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    return grams
+
+
 def _name_groups(groups: list[list[str]]) -> tuple[list[str], list[tuple[str, ...]]]:
     """Class-based TF-IDF (as in BERTopic): a term scores by its frequency in the theme times
     how rare it is across themes, so shared vocabulary of the whole corpus never names a theme."""
-    documents = [" ".join(g) for g in groups]
+    documents = ["\n".join(g) for g in groups]
     if not any(d.strip() for d in documents):
         return ["empty messages" for _ in groups], [() for _ in groups]
-    vectorizer = CountVectorizer(ngram_range=(1, 3), lowercase=True, token_pattern=_WORD)
+    vectorizer = CountVectorizer(analyzer=_clause_ngrams)
     counts = vectorizer.fit_transform(documents).astype(np.float64)
     terms = vectorizer.get_feature_names_out()
     usable = np.array([_usable_term(t) for t in terms])
@@ -513,50 +605,105 @@ def _name_groups(groups: list[list[str]]) -> tuple[list[str], list[tuple[str, ..
     idf = np.log(1.0 + counts.sum() / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
     scores = (tf @ sp.diags(idf * usable)).toarray()
     dense = counts.toarray()
-    names, keywords = [], []
-    for i, row in enumerate(scores):
-        order = [j for j in np.argsort(-row, kind="stable")[:100] if row[j] > 0]
+    names: list[str] = [""] * len(groups)
+    keywords: list[tuple[str, ...]] = [()] * len(groups)
+    taken: set[str] = set()
+    # Bigger themes choose first; a smaller one whose best name is taken gets its next best, so no
+    # two themes of a run share a name.
+    for i in sorted(range(len(groups)), key=lambda g: -len(groups[g])):
+        row = scores[i]
+        order = [j for j in np.argsort(-row, kind="stable")[:150] if row[j] > 0]
         words = [terms[j] for j in order if " " not in terms[j]]
-        keywords.append(tuple(words[:_N_KEYWORDS]))
+        keywords[i] = tuple(words[:_N_KEYWORDS])
         # A name must be frequent in the theme, not merely specific to it: a phrase one text repeats
         # ("day very annoying") is specific but says nothing about the other texts.
         frequent = [terms[j] for j in order if dense[i, j] >= max(2.0, _NAME_MIN_SHARE * len(groups[i]))]
-        names.append(_pick_name(frequent, words) or _pick_name([terms[j] for j in order], words) or "other requests")
+        names[i] = (
+            _pick_name(frequent, words, taken) or _pick_name([terms[j] for j in order], words, taken)
+            or _numbered("other requests", taken)
+        )
+        taken.add(names[i])
     return names, keywords
 
 
 def _usable_term(term: str) -> bool:
-    """A term may name a theme unless it starts or ends with a stop word ("card of", "the fee")."""
+    """A term may name a theme unless it starts or ends with a stop word ("card of", "the fee"), links
+    its words with anything but a short linking word, or is a contraction ("i'm paying")."""
     words = term.split()
-    if "'" in term:  # contractions are fragments of speech ("i'm paying", "refund it's"), not topics
+    if "'" in term:
         return False
-    return words[0] not in _NAME_STOP_WORDS and words[-1] not in _NAME_STOP_WORDS
+    if words[0] in _NAME_STOP_WORDS or words[-1] in _NAME_STOP_WORDS:
+        return False
+    return all(w in _NAME_LINK_WORDS or w not in _NAME_STOP_WORDS for w in words[1:-1])
 
 
-def _pick_name(ranked: list[str], words: list[str]) -> str:
-    """The best-scoring phrase of 2–5 words, else the two best single keywords joined."""
-    for term in ranked[:20]:
-        if 2 <= len(term.split()) <= 5:
+def _topical(term: str) -> bool:
+    """Two or more words that say what the theme is about (see ``_WEAK_WORDS``)."""
+    return sum(w not in _NAME_STOP_WORDS and w not in _WEAK_WORDS for w in term.split()) >= 2
+
+
+def _pick_name(ranked: list[str], words: list[str], taken: set[str]) -> str:
+    """The best-scoring topical phrase of 2–5 words not ``taken``, else two topical keywords joined."""
+    for term in ranked[:40]:
+        if 2 <= len(term.split()) <= 5 and _topical(term) and term not in taken:
             return term
-    if len(words) >= 2:
-        return f"{words[0]} {words[1]}"
-    return f"{words[0]} questions" if words else ""
+    topical = [w for w in words if w not in _WEAK_WORDS]
+    pairs = [f"{a} {b}" for i, a in enumerate(topical[:4]) for b in topical[i + 1 : 4]]
+    if pairs:
+        return next((pair for pair in pairs if pair not in taken), "") or _numbered(pairs[0], taken)
+    return _numbered(f"{words[0]} {words[1]}" if len(words) >= 2 else f"{words[0]} messages", taken) if words else ""
+
+
+def _numbered(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``… whichever is free."""
+    return next(candidate for n in range(1, len(taken) + 2)
+                if (candidate := name if n == 1 else f"{name} ({n})") not in taken)
 
 
 def _with_areas(
     x: np.ndarray, texts: Sequence[str], labels: np.ndarray, themes: list[DiscoveredTheme]
 ) -> tuple[list[DiscoveredTheme], list[DiscoveredTheme]]:
-    """Group the themes into about √K broad areas (Ward on the theme centroids, size-weighted
-    by repetition being unnecessary: centroids are unit vectors of comparable spread)."""
+    """Group the themes into about √K broad areas: Ward on the theme centroids (it scored best
+    against the demo catalog's areas of the alternatives tried, docs/quality.md).
+
+    Ward always places every theme somewhere, and with sparse representations the themes that
+    resemble nothing end up in one loose catch-all. An area whose themes are less than half as
+    similar to each other as in the median area (mean pairwise centroid cosine) is therefore
+    dissolved: its themes stay without an area rather than under a misleading one. Areas are named
+    by their two most specific keywords ("password & login"), broader than any theme name.
+    """
     if len(themes) < 4:
         return themes, []
     centroids = np.vstack([t.centroid for t in themes])
-    n_areas = round(np.sqrt(len(themes)))
-    parent = AgglomerativeClustering(n_clusters=n_areas, linkage="ward").fit_predict(centroids)
+    parent = AgglomerativeClustering(n_clusters=round(np.sqrt(len(themes))), linkage="ward").fit_predict(centroids)
+    cohesion = np.array([_cohesion(centroids[parent == a]) for a in range(parent.max() + 1)])
+    kept = np.flatnonzero(cohesion >= 0.5 * np.median(cohesion))
+    renumber = np.full(len(cohesion), -1)
+    renumber[kept] = np.arange(len(kept))
+    parent = renumber[parent]
+    themes = [DiscoveredTheme(**{**t.__dict__, "parent": int(parent[t.index])}) for t in themes]
+    if len(kept) == 0:
+        return themes, []
     area_labels = np.where(labels >= 0, parent[np.maximum(labels, 0)], -1)
-    area_centroids = _centroids(x[labels >= 0], area_labels[labels >= 0])
-    areas = _describe(x, texts, area_labels, area_centroids, [])
-    themes = [
-        DiscoveredTheme(**{**t.__dict__, "parent": int(parent[t.index])}) for t in themes
-    ]
-    return themes, areas
+    grouped = area_labels >= 0
+    areas = _describe(x, texts, area_labels, _centroids(x[grouped], area_labels[grouped]), [])
+    taken: set[str] = set()
+    named = []
+    for area in areas:
+        topical: list[str] = []
+        for word in (w for w in area.keywords if w not in _WEAK_WORDS):
+            if all(word.rstrip("s") != chosen.rstrip("s") for chosen in topical):  # not "invoices & invoice"
+                topical.append(word)
+        name = _numbered(" & ".join(topical[:2] or area.keywords[:2] or ("other",)), taken)
+        taken.add(name)
+        named.append(DiscoveredTheme(**{**area.__dict__, "name": name}))
+    return themes, named
+
+
+def _cohesion(centroids: np.ndarray) -> float:
+    """Mean pairwise cosine of unit ``centroids`` (1.0 for a single one)."""
+    n = len(centroids)
+    if n < 2:
+        return 1.0
+    similarity = centroids @ centroids.T
+    return float((similarity.sum() - np.trace(similarity)) / (n * (n - 1)))

@@ -42,6 +42,9 @@ class Representation(Protocol):
     """What discovery, classification and the services rely on."""
 
     name: str
+    # True for a bag-of-words view, where one problem told in different words lands in separate
+    # clusters: discovery then merges such near-duplicate themes (``discover(merge_duplicates=...)``).
+    splits_paraphrases: bool
 
     def fit(self, texts: Sequence[str]) -> Self: ...
 
@@ -65,6 +68,7 @@ class TfidfRepresentation:
     """
 
     name: ClassVar[str] = "tfidf"
+    splits_paraphrases: ClassVar[bool] = True
 
     def __init__(self, *, dim: int = 256, char_weight: float = 1.0, seed: int = 0) -> None:
         self.dim = dim
@@ -129,6 +133,7 @@ class MiniLMRepresentation:
     """
 
     name: ClassVar[str] = "minilm"
+    splits_paraphrases: ClassVar[bool] = False
 
     def __init__(self, *, model_path: str | os.PathLike[str] | None = None, batch_size: int = 64) -> None:
         resolved = Path(model_path) if model_path is not None else bundled_minilm_path()

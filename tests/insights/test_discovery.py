@@ -34,7 +34,7 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 
 def test_it_finds_obvious_clusters_and_chooses_their_number() -> None:
     vectors, texts, truth = _toy()
-    found = discover(vectors, texts, min_theme_size=3)
+    found = discover(vectors, texts, min_theme_size=3, merge_duplicates=True)
     assert found.n_themes == 4
     assert (found.labels >= 0).mean() > 0.9
     themed = found.labels >= 0
@@ -43,7 +43,7 @@ def test_it_finds_obvious_clusters_and_chooses_their_number() -> None:
 
 def test_names_are_two_to_five_words_taken_from_the_texts() -> None:
     vectors, texts, _ = _toy()
-    found = discover(vectors, texts, min_theme_size=3)
+    found = discover(vectors, texts, min_theme_size=3, merge_duplicates=True)
     vocabulary = {w for t in texts for w in t.split()}
     for theme in found.themes:
         assert 2 <= len(theme.name.split()) <= 5
@@ -90,10 +90,79 @@ def test_rerunning_with_more_data_keeps_existing_themes() -> None:
 
 def test_match_report_proposes_new_themes_and_suggests_merges() -> None:
     vectors, texts, _ = _toy()
-    found = discover(vectors, texts, min_theme_size=3)
+    found = discover(vectors, texts, min_theme_size=3, merge_duplicates=True)
     first = found.themes[0].centroid
     existing = {"a": first, "b": first + np.float32(0.01), "other": -first}
     report = match_to_existing(found, existing)
     assert len(report.new) == found.n_themes - 1
     assert any(set(ids) == {"a", "b"} for _, ids in report.merges)
     assert "other" in report.vanished
+
+
+def _phrasings(seed: int = 0) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Five blobs; blobs 0 and 1 are one problem in two phrasings (a bag-of-words view sees two
+    clusters, but their words overlap), 2–4 are other problems."""
+    rng = np.random.default_rng(seed)
+    templates = [
+        "the password reset email never arrives, {} tried twice",
+        "no password reset email in spam either, {} waited an hour",
+        "csv export truncated at ten thousand rows for {}",
+        "refund not received yet after returning {}",
+        "my card payment was declined abroad in {}",
+    ]
+    centres = np.eye(16)[:5].copy()
+    centres[1] = 0.75 * centres[0] + 0.66 * np.eye(16)[5]  # close to blob 0, closer than to any other
+    labels = np.repeat(np.arange(5), 14)
+    vectors = centres[labels] + rng.normal(0, 0.04, (len(labels), 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = [templates[label].format(PLACES[i % len(PLACES)]) for i, label in enumerate(labels)]
+    return vectors.astype(np.float32), texts, labels
+
+
+def test_two_phrasings_of_one_problem_become_one_theme() -> None:
+    vectors, texts, truth = _phrasings()
+    apart = discover(vectors, texts, min_theme_size=3, merge_duplicates=False)
+    merged = discover(vectors, texts, min_theme_size=3, merge_duplicates=True)
+    assert apart.n_themes == 5
+    assert merged.n_themes == 4
+    assert len(set(merged.labels[truth <= 1].tolist())) == 1  # both phrasings in one theme
+    assert len({merged.labels[truth == t][0] for t in (2, 3, 4)}) == 3  # the other problems stay apart
+
+
+def test_a_fixed_number_of_themes_is_never_merged_below() -> None:
+    vectors, texts, _ = _phrasings()
+    assert discover(vectors, texts, min_theme_size=3, n_themes=5, merge_duplicates=True).n_themes == 5
+
+
+def test_no_two_themes_share_a_name_and_names_stay_inside_a_clause() -> None:
+    vectors, texts, _ = _phrasings()
+    found = discover(vectors, texts, min_theme_size=3, merge_duplicates=False)
+    names = [t.name for t in found.themes]
+    assert len(set(names)) == len(names)
+    for name in names:  # "never arrives tried" would join two clauses of the first template
+        assert any(name in clause for t in texts for clause in t.split(", "))
+
+
+def test_a_loose_catch_all_area_is_dissolved_instead_of_misnamed() -> None:
+    """Eight tight pairs of themes and four loners that resemble nothing: the loners must not be
+    grouped under an area named after one of them."""
+    rng = np.random.default_rng(3)
+    dim = 40
+    centres = []
+    for pair in range(8):
+        base = np.eye(dim)[pair]
+        centres += [base + 0.5 * np.eye(dim)[20 + 2 * pair], base + 0.5 * np.eye(dim)[21 + 2 * pair]]
+    centres += [np.eye(dim)[8 + k] for k in range(4)]
+    centres_arr = np.array(centres)
+    labels = np.repeat(np.arange(len(centres_arr)), 8)
+    vectors = centres_arr[labels] + rng.normal(0, 0.02, (len(labels), dim))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    def word(n: int) -> str:
+        return "".join(chr(ord("a") + int(d)) for d in str(n + 100))
+
+    texts = [f"{word(label // 2)} {word(200 + label)} {word(300 + label)} report" for label in labels]
+    found = discover(vectors.astype(np.float32), texts, min_theme_size=3, merge_duplicates=False)
+    loners = {int(found.labels[labels == k][0]) for k in range(16, 20)}
+    parents = {found.themes[i].parent for i in loners}
+    assert parents == {-1}
+    assert found.areas and all(" & " in area.name for area in found.areas)

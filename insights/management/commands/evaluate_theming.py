@@ -80,9 +80,11 @@ def evaluate(
     texts: list[str], labels: list[str], *, backend: str, seed: int, n_themes: int | None, labels_per_theme: int
 ) -> dict[str, dict[str, Any]]:
     """All three measurements on one labelled set, with the same fitted representation."""
-    vectors = representation_create(backend).fit(texts).transform(texts)
+    representation = representation_create(backend).fit(texts)
+    vectors = representation.transform(texts)
+    merge = representation.splits_paraphrases
     started = time.perf_counter()
-    found = discover(vectors, texts, seed=seed, n_themes=n_themes)
+    found = discover(vectors, texts, seed=seed, n_themes=n_themes, merge_duplicates=merge)
     discovery = {
         "nmi": round(evaluation.nmi(labels, found.labels), 4),
         "ari": round(evaluation.ari(labels, found.labels), 4),
@@ -93,7 +95,9 @@ def evaluate(
     return {
         "discovery": discovery,
         "few_shot": _few_shot(vectors, texts, labels, labels_per_theme=labels_per_theme, seed=seed),
-        "stability": {"changed_share": round(_stability(vectors, texts, seed=seed, n_themes=n_themes), 4)},
+        "stability": {
+            "changed_share": round(_stability(vectors, texts, seed=seed, n_themes=n_themes, merge=merge), 4)
+        },
     }
 
 
@@ -122,10 +126,10 @@ def _few_shot(
     }
 
 
-def _stability(vectors: np.ndarray, texts: list[str], *, seed: int, n_themes: int | None) -> float:
+def _stability(vectors: np.ndarray, texts: list[str], *, seed: int, n_themes: int | None, merge: bool) -> float:
     """Churn between a run on the first 70% of rows and a run on all rows that keeps its themes."""
     first = int(len(texts) * STABILITY_FIRST_SHARE)
-    before = discover(vectors[:first], texts[:first], seed=seed, n_themes=n_themes)
+    before = discover(vectors[:first], texts[:first], seed=seed, n_themes=n_themes, merge_duplicates=merge)
     existing = {str(t.index): t.centroid for t in before.themes}
-    after = discover(vectors, texts, seed=seed, existing=existing)
+    after = discover(vectors, texts, seed=seed, existing=existing, merge_duplicates=merge)
     return changed_share(before, after, np.arange(first))
