@@ -16,7 +16,7 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py run_embedded 127.0.0.1:8000
 
 ## make test: lint, type-check and the whole test suite (SQLite unless DATABASE_URL says otherwise)
 test: $(INSTALLED)
