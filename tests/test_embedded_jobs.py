@@ -23,7 +23,7 @@ def _jobs(schedule: dict[str, Any], clock: _Clock, ran: list[tuple[str, tuple[An
 
 
 def test_each_job_runs_when_due_and_then_every_interval() -> None:
-    clock, ran = _Clock(), []
+    clock, ran = _Clock(), list[tuple[str, tuple[Any, ...]]]()
     jobs = _jobs({"stats": {"task": "t.stats", "schedule": 300}, "retrain": {"task": "t.retrain",
                  "schedule": timedelta(hours=1), "args": (7,)}}, clock, ran, first_after=60)
     assert jobs.run_due() == []
@@ -52,7 +52,7 @@ def test_a_failing_job_is_logged_and_the_others_still_run(caplog: pytest.LogCapt
 
 
 def test_run_forever_stops_when_asked() -> None:
-    clock, ran = _Clock(), []
+    clock, ran = _Clock(), list[tuple[str, tuple[Any, ...]]]()
     waits: list[float] = []
 
     def wait(seconds: float) -> bool:
@@ -81,6 +81,6 @@ def test_the_real_schedule_runs_through_the_registered_tasks() -> None:
     from config.embedded import registered_task
 
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
-        assert registered_task(entry["task"]).name == entry["task"]
+        assert registered_task(str(entry["task"])).name == entry["task"]
     jobs = PeriodicJobs({"refresh-theme-stats": settings.CELERY_BEAT_SCHEDULE["refresh-theme-stats"]}, first_after=0)
     assert jobs.run_due() == ["refresh-theme-stats"]
