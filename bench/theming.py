@@ -41,6 +41,7 @@ import resource
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -88,9 +89,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1, help="runs; figures are medians")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the tickets_assign phase")
-    parser.add_argument("--phases", choices=("all", "discovery"), default="all",
-                        help="'discovery': stop after ingest, representation fit and discovery")
+    parser.add_argument("--phases", choices=("all", "discovery", "training"), default="all",
+                        help="'discovery': stop after ingest, representation fit and discovery; "
+                        "'training': after accepting the suggestions and training the classifier")
     parser.add_argument("--profile-discovery", metavar="FILE", help="write a cProfile of the discovery phase")
+    parser.add_argument("--profile-training", metavar="FILE", help="write a cProfile of classifier_retrain")
+    parser.add_argument("--profile-fit", metavar="FILE", help="write a cProfile of representation_fit")
     args = parser.parse_args(argv)
     if args.tickets < 100 or args.repeat < 1:
         parser.error("--tickets must be at least 100 and --repeat at least 1")
@@ -111,10 +115,17 @@ def _run_once(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
     if counts.created != args.tickets or TicketAnalysis.objects.count() != args.tickets:
         raise SystemExit(f"ingest created {counts.created} tickets; expected {args.tickets} with analyses")
 
-    with _rss_peak() as fit_rss:
-        fit_seconds, representation = _timed(lambda: services.representation_fit(backend=args.backend, seed=args.seed))
+    vectorise: dict[str, float] = {}
+    with _rss_peak() as fit_rss, _timing_into(services, "analyses_vectorise", vectorise):
+        fit_profiler = cProfile.Profile() if args.profile_fit else None
+        fit_seconds, representation = _timed(
+            lambda: services.representation_fit(backend=args.backend, seed=args.seed), fit_profiler
+        )
+    if fit_profiler:
+        fit_profiler.dump_stats(args.profile_fit)
     profiler = cProfile.Profile() if args.profile_discovery else None
-    with _rss_peak() as discovery_rss:
+    phases: dict[str, float] = {}
+    with _rss_peak() as discovery_rss, _phase_clock(services, phases):
         discovery_seconds, run = _timed(lambda: services.discovery_run(seed=args.seed), profiler)
     if profiler:
         profiler.dump_stats(args.profile_discovery)
@@ -126,20 +137,34 @@ def _run_once(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
         "ingest": {"seconds": round(ingest_seconds, 2), "tickets_per_second": round(args.tickets / ingest_seconds)},
         "representation_fit": {
             "seconds": round(fit_seconds, 2), "fitted_on": representation.training_size,
-            "peak_rss_mb": fit_rss["peak"],
+            "vectorise_seconds": round(vectorise.get("seconds", 0.0), 2), "peak_rss_mb": fit_rss["peak"],
         },
         "discovery": {
             "seconds": round(discovery_seconds, 2), "pool": run.report.get("pool", 0),
             "themes": len(run.report.get("new", [])), "unthemed": run.report.get("unthemed", 0),
             "peak_rss_mb": discovery_rss["peak"],
+            "phase_seconds": {phase: round(seconds, 2) for phase, seconds in phases.items()},
         },
     }
     if args.phases == "discovery":
         return {**result, "ratio": 0.0}
-    train_seconds, accepted = _timed(_accept_and_train)
+    accept_seconds, accepted = _timed(_accept_all)
+    profiler = cProfile.Profile() if args.profile_training else None
+    with _rss_peak() as train_rss:
+        train_seconds, version = _timed(_train, profiler)
+    if profiler:
+        profiler.dump_stats(args.profile_training)
+    classifier = {
+        "seconds": round(train_seconds, 2), "accept_seconds": round(accept_seconds, 2), "themes_accepted": accepted,
+        "training_size": version.training_size, "labelled_tickets": version.metrics.get("labelled_tickets"),
+        "holdout_accuracy": round(version.metrics.get("holdout_accuracy", 0.0), 4), "peak_rss_mb": train_rss["peak"],
+        **_left_out_accuracy(version),
+    }
+    if args.phases == "training":
+        return {**result, "classifier": classifier, "ratio": 0.0}
     return {
         **result,
-        "classifier": {"seconds": round(train_seconds, 2), "themes_accepted": accepted},
+        "classifier": classifier,
         **_assignment(args, connection),
         "processing": _processing(args),
     }
@@ -151,19 +176,90 @@ def _ingest(source: Any, records: Iterator[Any]) -> Any:
     return ingest_records(source=source, records=records)
 
 
-def _accept_and_train() -> int:
-    """Accept every suggested theme that has tickets and train the classifier; returns how many."""
+def _accept_all() -> int:
+    """Accept every suggested theme that has tickets (a support lead's clicks); returns how many."""
     from insights import services
     from insights.models import Theme, ThemeStatus
 
     suggested = list(Theme.objects.filter(status=ThemeStatus.SUGGESTED, ticket_themes__isnull=False).distinct())
     for theme in suggested:
         services.theme_accept(theme=theme, user=None)
+    return len(suggested)
+
+
+def _train() -> Any:
+    """``classifier_retrain`` on the accepted themes; returns the new version."""
+    from insights import services
+
     # The re-assignment an activated model queues is what the assignment phase measures, on its own.
     with mock.patch.object(services, "tickets_reassign_all", return_value=None):
-        if services.classifier_retrain(seed=0) is None:
-            raise SystemExit("no classifier was trained: discovery found fewer than two themes")
-    return len(suggested)
+        version = services.classifier_retrain(seed=0)
+    if version is None:
+        raise SystemExit("no classifier was trained: discovery found fewer than two themes")
+    return version
+
+
+def _left_out_accuracy(version: Any) -> dict[str, Any]:
+    """Top-theme accuracy on the labelled tickets the per-theme cap left out of training (their
+    discovery theme as truth): what capping costs on the rows it dropped. Empty without a cap."""
+    from insights import services
+
+    sample = getattr(services, "_training_sample", None)
+    if sample is None:
+        return {}
+    labels, manual = services._training_labels(services._training_label_rows())
+    chosen = set(sample(labels, manual, per_theme=services.RETRAIN_PER_THEME, seed=0))
+    left_out = sorted(set(labels) - chosen)
+    if not left_out:
+        return {"left_out": 0}
+    representation = services.model_version_active("representation")
+    assert representation is not None
+    ticket_ids, texts, vectors = services._analyses_vectors(left_out, representation)
+    model = services.model_version_load(version)
+    best = [top[0][0] if top else None for top in model.predict(vectors, texts, top=1, min_confidence=0.0)]
+    correct = sum(theme in labels[t] for t, theme in zip(ticket_ids.tolist(), best, strict=True))
+    return {"left_out": len(best), "left_out_accuracy": round(correct / max(len(best), 1), 4)}
+
+
+@contextmanager
+def _timing_into(module: Any, name: str, into: dict[str, float]) -> Iterator[None]:
+    """Add the seconds spent in ``module.name`` (looked up at call time) to ``into["seconds"]``."""
+    original = getattr(module, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        seconds, value = _timed(lambda: original(*args, **kwargs))
+        into["seconds"] = into.get("seconds", 0.0) + seconds
+        return value
+
+    with mock.patch.object(module, name, timed):
+        yield
+
+
+@contextmanager
+def _phase_clock(module: Any, into: dict[str, float]) -> Iterator[None]:
+    """Seconds per ``DiscoveryRun.phase``: from the first progress report of a phase to the first
+    of the next one (or the end of the block), by watching ``_run_progress``."""
+    original = getattr(module, "_run_progress", None)
+    if original is None:  # code from before progress reporting
+        yield
+        return
+    marks: list[tuple[str, float]] = []
+
+    def watched(run: Any, phase: str) -> Any:
+        report = original(run, phase)
+
+        def progress(done: int, total: int) -> None:
+            if not marks or marks[-1][0] != phase:
+                marks.append((phase, time.perf_counter()))
+            report(done, total)
+
+        return progress
+
+    with mock.patch.object(module, "_run_progress", watched):
+        yield
+    end = time.perf_counter()
+    for (phase, start), (_, following) in zip(marks, [*marks[1:], ("", end)], strict=True):
+        into[phase] = into.get(phase, 0.0) + following - start
 
 
 def _assignment(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
@@ -243,7 +339,8 @@ def _empty_tables(connection: Any) -> None:
     from django.apps import apps
 
     models = [m for label in ("tickets", "insights", "roadmap") for m in apps.get_app_config(label).get_models()]
-    tables = ", ".join(model._meta.db_table for model in models)
+    existing = set(connection.introspection.table_names())  # a model whose migration is not written yet has none
+    tables = ", ".join(model._meta.db_table for model in models if model._meta.db_table in existing)
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         cursor.execute("CHECKPOINT")

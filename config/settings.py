@@ -140,7 +140,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = ["tickets.access.EmailOrUsernameBackend"]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -216,6 +216,8 @@ CELERY_BEAT_SCHEDULE = {
     "check-spikes": {"task": "insights.tasks.check_spikes", "schedule": 60 * 60},
     "retrain-classifier": {"task": "insights.tasks.retrain_classifier", "schedule": 60 * 60},
     "discover-themes": {"task": "insights.tasks.discover_themes", "schedule": 6 * 60 * 60},
+    # Each source's own interval (Source.sync_interval_minutes) decides whether it is due.
+    "queue-due-source-syncs": {"task": "tickets.tasks.queue_due_syncs", "schedule": 60},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 
@@ -245,6 +247,8 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "tickets.models.TicketStatus",
         "SyncRunStatusEnum": "tickets.models.SyncRunStatus",
         "SourceKindEnum": "tickets.models.SourceKind",
+        "BacklogItemKindEnum": "roadmap.models.BacklogItemKind",
+        "BacklogItemStatusEnum": "roadmap.models.BacklogItemStatus",
     },
 }
 

@@ -18,6 +18,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("tickets.api.urls")),
+    path("api/", include("roadmap.api")),
     path("django-admin/", admin.site.urls),
+    path("", include("insights.urls")),
+    path("", include("roadmap.urls")),
     path("", include("tickets.urls")),
 ]

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
+import psycopg
+import scipy.sparse as sp
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
@@ -31,6 +34,7 @@ from insights.analysis.spikes import SpikeResult, detect_spike, is_new_spike
 from insights.analysis.text import Turn, prepare_ticket
 from insights.models import (
     AssignmentMethod,
+    DiscoveryPhase,
     DiscoveryRun,
     DiscoveryRunStatus,
     ModelKind,
@@ -249,38 +253,46 @@ def _assignments_write_postgres(
     """The model's rows and the analyses' best theme in two statements with array parameters:
     a few fixed-size placeholders instead of one per value (the ORM's bulk statements spent
     most of assignment time building and parsing SQL, bench/theming.py)."""
-    theme_table, analysis_table = TicketTheme._meta.db_table, TicketAnalysis._meta.db_table
-    with connection.cursor() as cursor:
-        if rows:
-            tickets, themes, confidences = (list(column) for column in zip(*rows, strict=True))
-            cursor.execute(  # table names come from the models, values are parameters
-                f"INSERT INTO {theme_table} (ticket_id, theme_id, confidence, method, explanation,"  # noqa: S608
-                " model_version_id, assigned_at) SELECT t, th, c, %s, '{}'::jsonb, %s, %s"
-                " FROM unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS r(t, th, c)",
-                [AssignmentMethod.MODEL.value, version.pk, timezone.now(), tickets, themes, confidences],
-            )
-        cursor.execute(
-            f"UPDATE {analysis_table} AS a SET"  # noqa: S608
-            " classifier_version_id = %s, best_theme_id = r.b,"
-            " best_confidence = r.c, needs_triage = r.n"
-            " FROM unnest(%s::bigint[], %s::bigint[], %s::float8[], %s::boolean[]) AS r(t, b, c, n)"
-            " WHERE a.ticket_id = r.t",
-            [version.pk, ticket_ids, best_themes, best_confidences, triage],
-        )
+    if rows:
+        tickets, themes, confidences = (list(column) for column in zip(*rows, strict=True))
+        _ticket_themes_insert_postgres(tickets, themes, confidences, method=AssignmentMethod.MODEL, version=version)
+    _execute_binary(
+        f"UPDATE {TicketAnalysis._meta.db_table} AS a SET"  # noqa: S608
+        " classifier_version_id = %b, best_theme_id = r.b,"
+        " best_confidence = r.c, needs_triage = r.n"
+        " FROM unnest(%b::bigint[], %b::bigint[], %b::float8[], %b::boolean[]) AS r(t, b, c, n)"
+        " WHERE a.ticket_id = r.t",
+        [version.pk, ticket_ids, best_themes, best_confidences, triage],
+    )
+
+
+def _execute_binary(sql: str, params: Sequence[Any]) -> None:
+    """Run one statement on Django's PostgreSQL connection (same transaction) with its ``%b``
+    parameters sent apart from the SQL in binary.
+
+    Django's cursors bind client-side: each array element is quoted into the statement text,
+    which the server then parses back (vectors as hex: 2 bytes per byte). Binary parameters made
+    writing 5,000 vectors 4–5× faster (bench/theming.py)."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+
+
+def _ticket_themes_insert_postgres(
+    tickets: list[int], themes: list[int], confidences: list[float], *, method: str,
+    version: ModelVersion | None, ignore_conflicts: bool = False,
+) -> None:
+    """Insert assignment rows in one statement whose values are three array parameters."""
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    _execute_binary(  # the table name comes from the model, values are parameters
+        f"INSERT INTO {TicketTheme._meta.db_table} (ticket_id, theme_id, confidence, method, explanation,"  # noqa: S608
+        " model_version_id, assigned_at) SELECT t, th, c, %b, '{}'::jsonb, %b::bigint, %b"
+        f" FROM unnest(%b::bigint[], %b::bigint[], %b::float8[]) AS r(t, th, c){conflict}",
+        [str(method), version.pk if version else None, timezone.now(), tickets, themes, confidences],
+    )
 
 
 # --- statistics ---------------------------------------------------------------------------------
-
-
-def _analyses_update(analyses: list[TicketAnalysis], fields: list[str]) -> None:
-    """Write ``fields`` of loaded analyses in one statement.
-
-    An upsert on the primary key rather than ``bulk_update``: the latter's CASE WHEN per row
-    and field made it three quarters of assignment time (bench/theming.py).
-    """
-    TicketAnalysis.objects.bulk_create(
-        analyses, update_conflicts=True, unique_fields=["ticket"], update_fields=fields
-    )
 
 
 def theme_stats_mark_dirty(*, ticket_ids: Sequence[int]) -> None:
@@ -594,12 +606,16 @@ def spike_alert_text(alert: SpikeAlert) -> str:
 
 # --- representation ----------------------------------------------------------------------------------
 
-VECTORISE_CHUNK = 2000
+VECTORISE_CHUNK = 5000
+
+Progress = Callable[[int, int], None]
 
 
-def representation_fit(*, backend: str | None = None, sample: int = 50_000, seed: int = 0) -> ModelVersion:
+def representation_fit(
+    *, backend: str | None = None, sample: int = 50_000, seed: int = 0, progress: Progress | None = None
+) -> ModelVersion:
     """Fit the configured representation on (a sample of) the prepared texts, activate it and
-    vectorise every ticket with it.
+    vectorise every ticket with it (``progress(done, total)`` after each chunk).
 
     Run when there is none yet (the first discovery does it) or deliberately, e.g. after the
     backend setting changed: vectors are otherwise never recomputed.
@@ -612,40 +628,93 @@ def representation_fit(*, backend: str | None = None, sample: int = 50_000, seed
         kind=ModelKind.REPRESENTATION, backend=name, artifact=representation,
         metrics={"fitted_on": len(texts)}, training_size=len(texts), activate=True,
     )
-    analyses_vectorise(version=version)
+    analyses_vectorise(version=version, progress=progress)
     return version
 
 
 def _texts_sample(size: int, seed: int) -> list[str]:
-    """Up to ``size`` prepared texts, a seeded uniform sample, streamed so memory stays bounded."""
-    ticket_ids = np.array(TicketAnalysis.objects.values_list("ticket_id", flat=True))
+    """Up to ``size`` prepared texts, a seeded uniform sample, in ticket order."""
+    ticket_ids = np.array(TicketAnalysis.objects.order_by("ticket_id").values_list("ticket_id", flat=True))
     if len(ticket_ids) > size:
-        ticket_ids = np.random.default_rng(seed).choice(ticket_ids, size=size, replace=False)
-    wanted = set(ticket_ids.tolist())
-    rows = TicketAnalysis.objects.order_by("ticket_id").values_list("ticket_id", "text").iterator(chunk_size=5000)
-    return [text for ticket_id, text in rows if ticket_id in wanted]
-
-
-def representation_ensure() -> ModelVersion:
-    return model_version_active(ModelKind.REPRESENTATION) or representation_fit()
-
-
-def analyses_vectorise(*, version: ModelVersion) -> int:
-    """Give every analysis not yet in ``version`` its vector; returns how many were computed."""
-    representation = model_version_load(version)
-    done = 0
-    while True:
-        chunk = list(
-            TicketAnalysis.objects.exclude(representation_version=version).order_by("ticket_id")[:VECTORISE_CHUNK]
+        ticket_ids = np.sort(np.random.default_rng(seed).choice(ticket_ids, size=size, replace=False))
+    texts: list[str] = []
+    for chunk in _chunks(ticket_ids.tolist(), VECTORISE_CHUNK):
+        texts.extend(
+            TicketAnalysis.objects.filter(ticket_id__in=chunk).order_by("ticket_id").values_list("text", flat=True)
         )
-        if not chunk:
+    return texts
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def representation_ensure(*, progress: Progress | None = None) -> ModelVersion:
+    return model_version_active(ModelKind.REPRESENTATION) or representation_fit(progress=progress)
+
+
+def analyses_vectorise(*, version: ModelVersion, progress: Progress | None = None) -> int:
+    """Give every analysis not yet in ``version`` its vector; returns how many were computed.
+
+    Walks the analyses in ticket order (keyset pages: each page starts where the last ended,
+    so no page re-reads the rows already done) and reads only the id and text.
+    """
+    representation = model_version_load(version)
+    pending = TicketAnalysis.objects.exclude(representation_version=version)
+    total = pending.count() if progress else 0
+    done, after = 0, -1
+    while True:
+        page = list(
+            pending.filter(ticket_id__gt=after).order_by("ticket_id").values_list("ticket_id", "text")[:VECTORISE_CHUNK]
+        )
+        if not page:
             return done
-        vectors = representation.transform([a.text for a in chunk])
-        for analysis, vector in zip(chunk, vectors, strict=True):
-            analysis.vector = np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
-            analysis.representation_version = version
-        _analyses_update(chunk, ["vector", "representation_version"])
-        done += len(chunk)
+        ticket_ids, texts = (list(column) for column in zip(*page, strict=True))
+        vectors = np.asarray(representation.transform(texts), dtype=VECTOR_DTYPE)
+        _vectors_store(ticket_ids, vectors, version)
+        done, after = done + len(page), ticket_ids[-1]
+        if progress:
+            progress(done, max(total, done))
+
+
+def _vectors_store(ticket_ids: list[int], vectors: np.ndarray, version: ModelVersion) -> None:
+    """Write one vector per ticket; on PostgreSQL one UPDATE … FROM unnest of two arrays."""
+    blobs = [row.tobytes() for row in vectors]
+    if connection.vendor == "postgresql":
+        _execute_binary(  # the table name comes from the model, values are parameters
+            f"UPDATE {TicketAnalysis._meta.db_table} AS a"  # noqa: S608
+            " SET vector = r.v, representation_version_id = %b"
+            " FROM unnest(%b::bigint[], %b::bytea[]) AS r(t, v) WHERE a.ticket_id = r.t",
+            [version.pk, ticket_ids, blobs],
+        )
+        return
+    TicketAnalysis.objects.bulk_update(
+        [TicketAnalysis(ticket_id=t, vector=v, representation_version=version)
+         for t, v in zip(ticket_ids, blobs, strict=True)],
+        ["vector", "representation_version"],
+    )
+
+
+def _vectors_load(
+    rows: Iterable[tuple[Any, ...]], *, expected: int = 0, progress: Progress | None = None
+) -> tuple[np.ndarray, list[Any], np.ndarray]:
+    """Rows of (ticket_id, [text,] vector bytes) → (ids, texts or [], vector matrix), read in chunks
+    so that no per-row model instance and no second copy of the bytes is ever held."""
+    ids: list[int] = []
+    texts: list[Any] = []
+    blocks: list[np.ndarray] = []
+    iterator = iter(rows)
+    while chunk := tuple(islice(iterator, LOAD_CHUNK)):
+        ids.extend(row[0] for row in chunk)
+        if len(chunk[0]) == 3:
+            texts.extend(row[1] for row in chunk)
+        joined = b"".join(bytes(row[-1]) for row in chunk)
+        blocks.append(np.frombuffer(joined, dtype=VECTOR_DTYPE).reshape(len(chunk), -1))
+        if progress:
+            progress(len(ids), max(expected, len(ids)))
+    vectors = np.vstack(blocks) if blocks else np.zeros((0, 0), dtype=VECTOR_DTYPE)
+    return np.asarray(ids, dtype=np.int64), texts, vectors
 
 
 # --- the assignment model ----------------------------------------------------------------------------
@@ -654,15 +723,23 @@ def analyses_vectorise(*, version: ModelVersion) -> int:
 # the model's own guesses and would only teach it its mistakes.
 SELF_LABEL_CONFIDENCE = 0.9
 RETRAIN_POOL = 5000
+# Training rows per theme beyond people's own labels (all of which are always kept): discovery
+# members and confident model assignments are sampled down to this many per theme, seeded.
+# Training time grows with every row (two multinomial regressions, fitted twice for the
+# calibration holdout), while a theme's linear models gain little past a hundred examples; at
+# 100,000 tickets this bounds ~96,000 discovery rows to ~17,000 (bench/theming.py).
+RETRAIN_PER_THEME = 100
 REASSIGN_CHUNK = 2000
+LOAD_CHUNK = 5000
 
 
 def classifier_retrain(*, seed: int = 0) -> ModelVersion | None:
     """Train a new assignment model from the tickets of active themes, and activate it if its
     held-out accuracy is not worse than the active model's (or the set of themes changed).
 
-    Labels are people's decisions (weighted up), discovery's members of accepted themes and the
-    model's confident assignments. Returns the new version, or None when fewer than two active
+    Labels are people's decisions (all of them, weighted up), discovery's members of accepted
+    themes and the model's confident assignments (up to ``RETRAIN_PER_THEME`` of these per
+    theme, a seeded sample). Returns the new version, or None when fewer than two active
     themes have tickets. An activated model re-assigns every ticket in the background.
     """
     label_rows = _training_label_rows()
@@ -670,26 +747,22 @@ def classifier_retrain(*, seed: int = 0) -> ModelVersion | None:
         return None
     representation = representation_ensure()
     labels, manual = _training_labels(label_rows)
-    analyses = list(
-        TicketAnalysis.objects.filter(
-            ticket_id__in=label_rows.values("ticket_id"), representation_version=representation
-        ).order_by("ticket_id")
-    )
-    analyses = [a for a in analyses if a.ticket_id in labels]
-    if len({theme for a in analyses for theme in labels[a.ticket_id]}) < 2:
+    chosen = _training_sample(labels, manual, per_theme=RETRAIN_PER_THEME, seed=seed)
+    ticket_ids, texts, vectors = _analyses_vectors(chosen, representation)
+    if len({theme for t in ticket_ids.tolist() for theme in labels[t]}) < 2:
         return None
-    pool = _unlabelled_sample(representation, exclude=label_rows)
+    pool_ids, pool_texts, pool_vectors = _unlabelled_sample(representation, labelled=set(labels))
+    is_manual = [t in manual for t in ticket_ids.tolist()]
     model = classifier_train(
-        vectors_of(analyses), [a.text for a in analyses], [sorted(labels[a.ticket_id]) for a in analyses],
-        seed=seed, manual=[a.ticket_id in manual for a in analyses],
-        pool_vectors=vectors_of(pool) if pool else None, pool_texts=[a.text for a in pool] if pool else None,
+        vectors, texts, [sorted(labels[t]) for t in ticket_ids.tolist()], seed=seed, manual=is_manual,
+        pool_vectors=pool_vectors if len(pool_ids) else None, pool_texts=pool_texts if len(pool_ids) else None,
     )
     active = model_version_active(ModelKind.CLASSIFIER)
     activate = _classifier_should_replace(model.metrics, list(model.themes), active)
     version = model_version_save(
         kind=ModelKind.CLASSIFIER, backend=representation.backend, artifact=model,
-        metrics={**model.metrics, "theme_keys": list(model.themes)}, training_size=len(analyses),
-        manual_labels=sum(a.ticket_id in manual for a in analyses), activate=activate,
+        metrics={**model.metrics, "theme_keys": list(model.themes), "labelled_tickets": len(labels)},
+        training_size=len(ticket_ids), manual_labels=sum(is_manual), activate=activate,
         note="" if activate else "kept the active model: this one was worse on held-out tickets",
     )
     if activate:
@@ -714,16 +787,57 @@ def _training_labels(rows: QuerySet[TicketTheme]) -> tuple[dict[int, set[str]], 
     return labels, manual
 
 
-def _unlabelled_sample(representation: ModelVersion, *, exclude: QuerySet[TicketTheme]) -> list[TicketAnalysis]:
+def _training_sample(labels: dict[int, set[str]], manual: set[int], *, per_theme: int, seed: int) -> list[int]:
+    """Every manually labelled ticket, plus up to ``per_theme`` of the others per theme.
+
+    Deterministic for the same labels and seed: themes and tickets are visited in sorted order
+    with one seeded generator. A ticket sampled for one theme brings all its labels along.
+    """
+    by_theme: dict[str, list[int]] = defaultdict(list)
+    for ticket_id in sorted(labels):
+        if ticket_id not in manual:
+            for theme in labels[ticket_id]:
+                by_theme[theme].append(ticket_id)
+    rng = np.random.default_rng(seed)
+    chosen = set(manual)
+    for theme in sorted(by_theme):
+        candidates = by_theme[theme]
+        if len(candidates) > per_theme:
+            candidates = [candidates[i] for i in sorted(rng.choice(len(candidates), size=per_theme, replace=False))]
+        chosen.update(candidates)
+    return sorted(chosen)
+
+
+def _analyses_vectors(
+    ticket_ids: Sequence[int], representation: ModelVersion
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(ticket ids, texts, vectors) of those of ``ticket_ids`` vectorised by ``representation``,
+    in ticket order, read as plain values in chunks."""
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for chunk in _chunks(sorted(ticket_ids), LOAD_CHUNK):
+            yield from TicketAnalysis.objects.filter(
+                ticket_id__in=chunk, representation_version=representation, vector__isnull=False
+            ).order_by("ticket_id").values_list("ticket_id", "text", "vector")
+
+    return _vectors_load(rows())
+
+
+def _unlabelled_sample(
+    representation: ModelVersion, *, labelled: set[int]
+) -> tuple[np.ndarray, list[str], np.ndarray]:
     """A seeded sample of tickets in the triage pool: unlabelled context for label spreading."""
     candidates = np.array(
-        TicketAnalysis.objects.filter(needs_triage=True, representation_version=representation)
-        .exclude(ticket_id__in=exclude.values("ticket_id"))
-        .values_list("ticket_id", flat=True)
+        [
+            ticket_id for ticket_id in TicketAnalysis.objects.filter(
+                needs_triage=True, representation_version=representation
+            ).order_by("ticket_id").values_list("ticket_id", flat=True).iterator(chunk_size=LOAD_CHUNK)
+            if ticket_id not in labelled
+        ],
+        dtype=np.int64,
     )
     if len(candidates) > RETRAIN_POOL:
         candidates = np.random.default_rng(0).choice(candidates, size=RETRAIN_POOL, replace=False)
-    return list(TicketAnalysis.objects.filter(ticket_id__in=candidates.tolist()).order_by("ticket_id"))
+    return _analyses_vectors(candidates.tolist(), representation)
 
 
 def _classifier_should_replace(metrics: dict[str, float], themes: list[str], active: ModelVersion | None) -> bool:
@@ -766,55 +880,102 @@ def classifier_retrain_if_needed() -> ModelVersion | None:
 DISCOVERY_MAX_POOL = 100_000
 
 
-def discovery_run(*, seed: int = 0) -> DiscoveryRun:
+def discovery_run_queue() -> DiscoveryRun:
+    """Create a discovery run in the ``queued`` phase and hand it to a worker after commit, so
+    the caller has its id to follow its progress (``DiscoveryRun.phase`` …)."""
+    from insights.tasks import discover_themes
+
+    run = DiscoveryRun.objects.create(phase=DiscoveryPhase.QUEUED)
+    transaction.on_commit(lambda: discover_themes.delay(run.pk))
+    return run
+
+
+def discovery_run(*, seed: int = 0, run_id: int | None = None) -> DiscoveryRun:
     """Discover themes in the triage pool (tickets nothing explains well) and propose them.
 
     Existing themes keep their ids and names: their centroids go into discovery, which leaves
     them the tickets they explain and clusters only the rest. Genuinely new clusters become
     suggested themes for a support lead; the run's report says what was kept, what is new and
     which themes look like they should be merged or split.
+
+    ``run_id`` continues a run made by ``discovery_run_queue``; without it a new run is made.
+    The run's ``phase`` and ``progress_done`` / ``progress_total`` follow the work as it goes.
     """
-    run = DiscoveryRun.objects.create()
+    run = DiscoveryRun.objects.get(pk=run_id) if run_id is not None else DiscoveryRun.objects.create()
+    if run.status != DiscoveryRunStatus.RUNNING:
+        return run  # a redelivered task for a run that already ended
     if not TicketAnalysis.objects.exclude(text="").exists():
-        run.status, run.finished_at = DiscoveryRunStatus.SUCCEEDED, timezone.now()
+        run.status, run.finished_at, run.phase = DiscoveryRunStatus.SUCCEEDED, timezone.now(), DiscoveryPhase.DONE
         run.report = {"pool": 0, "new": [], "kept": {}, "merge": [], "split": []}
-        run.save(update_fields=["status", "finished_at", "report"])
+        run.save(update_fields=["status", "finished_at", "report", "phase"])
         return run
     try:
-        representation = representation_ensure()
+        representation = representation_ensure(progress=_run_progress(run, DiscoveryPhase.VECTORISING))
         _theme_centroids_refresh(representation)
         report = _discover_and_propose(run, representation, seed)
     except Exception as exc:
         run.status, run.failure, run.finished_at = DiscoveryRunStatus.FAILED, str(exc), timezone.now()
-        run.save(update_fields=["status", "failure", "finished_at"])
+        run.phase, run.progress_updated_at = DiscoveryPhase.FAILED, timezone.now()
+        run.save(update_fields=["status", "failure", "finished_at", "phase", "progress_updated_at"])
         raise
     run.status, run.report, run.finished_at = DiscoveryRunStatus.SUCCEEDED, report, timezone.now()
-    run.save(update_fields=["status", "report", "finished_at", "pool_size"])
+    run.phase, run.progress_done, run.progress_total = DiscoveryPhase.DONE, run.pool_size, run.pool_size
+    run.progress_updated_at = timezone.now()
+    run.save(update_fields=[
+        "status", "report", "finished_at", "pool_size", "phase", "progress_done", "progress_total",
+        "progress_updated_at",
+    ])
     return run
+
+
+def _run_progress(run: DiscoveryRun, phase: str) -> Progress:
+    """A ``progress(done, total)`` callback that records ``phase`` on ``run`` as it goes.
+
+    A single-row UPDATE: when the run is not inside a transaction (the worker's case) each call
+    is visible to a polling page at once.
+    """
+    def report(done: int, total: int) -> None:
+        run.phase, run.progress_done, run.progress_total = phase, done, total
+        run.progress_updated_at = timezone.now()
+        DiscoveryRun.objects.filter(pk=run.pk).update(
+            phase=phase, progress_done=done, progress_total=total, progress_updated_at=run.progress_updated_at
+        )
+
+    return report
 
 
 def _discover_and_propose(run: DiscoveryRun, representation: ModelVersion, seed: int) -> dict[str, Any]:
     existing = {
-        str(theme.pk): np.frombuffer(bytes(theme.centroid or b""), dtype=VECTOR_DTYPE)
-        for theme in Theme.objects.filter(
+        str(pk): np.frombuffer(bytes(centroid or b""), dtype=VECTOR_DTYPE)
+        for pk, centroid in Theme.objects.filter(
             status__in=[ThemeStatus.ACTIVE, ThemeStatus.SUGGESTED],
             centroid__isnull=False,
             centroid_representation=str(representation.pk),
-        )
+        ).values_list("pk", "centroid")
     }
-    pool = list(
-        TicketAnalysis.objects.filter(needs_triage=True, representation_version=representation)
-        .exclude(text="").order_by("-ticket_id")[:DISCOVERY_MAX_POOL]
+    pool = (
+        TicketAnalysis.objects.filter(needs_triage=True, representation_version=representation, vector__isnull=False)
+        .exclude(text="")
     )
-    run.pool_size = len(pool)
-    if not pool:
+    expected = min(pool.count(), DISCOVERY_MAX_POOL)
+    loading = _run_progress(run, DiscoveryPhase.LOADING)
+    loading(0, expected)
+    rows = pool.order_by("-ticket_id").values_list("ticket_id", "text", "vector")[:DISCOVERY_MAX_POOL]
+    ticket_ids, texts, vectors = _vectors_load(rows.iterator(chunk_size=LOAD_CHUNK), expected=expected,
+                                               progress=loading)
+    run.pool_size = len(ticket_ids)
+    if not len(ticket_ids):
         return {"pool": 0, "new": [], "kept": {}, "merge": [], "split": []}
-    vectors = vectors_of(pool)
-    result = discover(vectors, [a.text for a in pool], seed=seed, existing=existing or None)
-    created = _suggestions_create(run, representation, pool, vectors, result)
+    DiscoveryRun.objects.filter(pk=run.pk).update(pool_size=run.pool_size)
+    # The clustering reports no count (it is one library call): a page shows the phase, not "0 of N".
+    _run_progress(run, DiscoveryPhase.CLUSTERING)(0, 0)
+    result = discover(vectors, texts, seed=seed, existing=existing or None)
+    del texts
+    created = _suggestions_create(run, representation, ticket_ids, vectors, result)
+    _run_progress(run, DiscoveryPhase.REPORTING)(0, 1)
     matches = match_to_existing(result, existing) if existing else None
     return {
-        "pool": len(pool),
+        "pool": len(ticket_ids),
         "n_themes": result.n_themes,
         "new": [{"id": theme.pk, "name": theme.name, "size": theme.suggested_size} for theme in created],
         "kept": {t.existing_id: t.size for t in result.themes if t.existing_id is not None},
@@ -824,63 +985,101 @@ def _discover_and_propose(run: DiscoveryRun, representation: ModelVersion, seed:
     }
 
 
-@transaction.atomic
 def _suggestions_create(
-    run: DiscoveryRun, representation: ModelVersion, pool: list[TicketAnalysis], vectors: np.ndarray, result: Discovery
+    run: DiscoveryRun, representation: ModelVersion, ticket_ids: np.ndarray, vectors: np.ndarray, result: Discovery
 ) -> list[Theme]:
     """One suggested theme per new cluster (under a suggested broad area when it has one), with
-    its members recorded as discovery assignments so a reviewer sees its size and examples."""
+    its members recorded as discovery assignments so a reviewer sees its size and examples.
+
+    Themes and members are written in one transaction; members as three arrays (ticket, theme,
+    confidence), never as one Python object per row."""
+    new = [found for found in result.themes if found.existing_id is None]
+    _run_progress(run, DiscoveryPhase.ASSIGNING)(0, len(new))
     areas: dict[int, Theme] = {}
     created: list[Theme] = []
-    rows: list[TicketTheme] = []
-    for found in result.themes:
-        if found.existing_id is not None:
-            continue
-        parent = None
-        if found.parent >= 0 and result.areas:
-            if found.parent not in areas:
-                area = result.areas[found.parent]
-                areas[found.parent] = Theme.objects.create(
-                    name=area.name, keywords=list(area.keywords), status=ThemeStatus.SUGGESTED, discovery_run=run
-                )
-            parent = areas[found.parent]
-        members = np.flatnonzero(result.labels == found.index)
-        theme = Theme.objects.create(
-            name=found.name, keywords=list(found.keywords), parent=parent, status=ThemeStatus.SUGGESTED,
-            centroid=np.asarray(found.centroid, dtype=VECTOR_DTYPE).tobytes(),
-            centroid_representation=str(representation.pk),
-            example_ticket_ids=[pool[i].ticket_id for i in found.examples], suggested_size=len(members),
-            discovery_run=run,
-        )
-        similarity = vectors[members] @ np.asarray(found.centroid, dtype=VECTOR_DTYPE)
-        rows.extend(
-            TicketTheme(ticket_id=pool[i].ticket_id, theme=theme, confidence=float(max(0.0, min(1.0, s))),
-                        method=AssignmentMethod.DISCOVERY)
-            for i, s in zip(members, similarity, strict=True)
-        )
-        created.append(theme)
-    TicketTheme.objects.bulk_create(rows, ignore_conflicts=True)
+    member_tickets: list[np.ndarray] = []
+    member_themes: list[np.ndarray] = []
+    member_confidences: list[np.ndarray] = []
+    with transaction.atomic():
+        for found in new:
+            parent = None
+            if found.parent >= 0 and result.areas:
+                if found.parent not in areas:
+                    area = result.areas[found.parent]
+                    areas[found.parent] = Theme.objects.create(
+                        name=area.name, keywords=list(area.keywords), status=ThemeStatus.SUGGESTED,
+                        discovery_run=run,
+                    )
+                parent = areas[found.parent]
+            members = np.flatnonzero(result.labels == found.index)
+            centroid = np.asarray(found.centroid, dtype=VECTOR_DTYPE)
+            theme = Theme.objects.create(
+                name=found.name, keywords=list(found.keywords), parent=parent, status=ThemeStatus.SUGGESTED,
+                centroid=centroid.tobytes(), centroid_representation=str(representation.pk),
+                example_ticket_ids=[int(ticket_ids[i]) for i in found.examples], suggested_size=len(members),
+                discovery_run=run,
+            )
+            member_tickets.append(ticket_ids[members])
+            member_themes.append(np.full(len(members), theme.pk, dtype=np.int64))
+            member_confidences.append(np.clip(vectors[members] @ centroid, 0.0, 1.0).astype(np.float64))
+            created.append(theme)
+        if created:
+            _discovery_members_insert(
+                np.concatenate(member_tickets), np.concatenate(member_themes), np.concatenate(member_confidences)
+            )
     return created
 
 
+def _discovery_members_insert(tickets: np.ndarray, themes: np.ndarray, confidences: np.ndarray) -> None:
+    if connection.vendor == "postgresql":
+        _ticket_themes_insert_postgres(
+            tickets.tolist(), themes.tolist(), confidences.tolist(), method=AssignmentMethod.DISCOVERY, version=None,
+            ignore_conflicts=True,
+        )
+        return
+    TicketTheme.objects.bulk_create(
+        (
+            TicketTheme(ticket_id=t, theme_id=th, confidence=c, method=AssignmentMethod.DISCOVERY)
+            for t, th, c in zip(tickets.tolist(), themes.tolist(), confidences.tolist(), strict=True)
+        ),
+        ignore_conflicts=True, batch_size=LOAD_CHUNK,
+    )
+
+
 def _theme_centroids_refresh(representation: ModelVersion) -> None:
-    """Recompute each active theme's centroid from its tickets' current vectors."""
-    members: dict[int, list[int]] = defaultdict(list)
-    for theme_id, ticket_id in TicketTheme.objects.filter(theme__status=ThemeStatus.ACTIVE).values_list(
-        "theme_id", "ticket_id"
-    ).iterator():
-        members[theme_id].append(ticket_id)
-    vectors = {
-        a.ticket_id: a
-        for a in TicketAnalysis.objects.filter(representation_version=representation).only("ticket_id", "vector")
-        .filter(ticket_id__in=TicketTheme.objects.filter(theme__status=ThemeStatus.ACTIVE).values("ticket_id"))
-    }
-    updated = []
-    for theme in Theme.objects.filter(pk__in=list(members)):
-        rows = [vectors[t] for t in members[theme.pk] if t in vectors]
-        if rows:
-            centroid = vectors_of(rows).mean(axis=0)
-            theme.centroid = (centroid / max(float(np.linalg.norm(centroid)), 1e-12)).astype(VECTOR_DTYPE).tobytes()
-            theme.centroid_representation = str(representation.pk)
-            updated.append(theme)
+    """Recompute each active theme's centroid from its tickets' current vectors.
+
+    One sparse (themes × tickets) membership product over the members' vectors, read as plain
+    values: no model instance per ticket."""
+    pairs = np.array(
+        TicketTheme.objects.filter(theme__status=ThemeStatus.ACTIVE).values_list("theme_id", "ticket_id"),
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    if not len(pairs):
+        return
+    members = TicketTheme.objects.filter(theme__status=ThemeStatus.ACTIVE).values("ticket_id")
+    rows = (
+        TicketAnalysis.objects.filter(
+            representation_version=representation, vector__isnull=False, ticket_id__in=members
+        ).order_by("ticket_id").values_list("ticket_id", "vector")
+    )
+    ticket_ids, _, vectors = _vectors_load(rows.iterator(chunk_size=LOAD_CHUNK))
+    if not len(ticket_ids):
+        return
+    position = np.searchsorted(ticket_ids, pairs[:, 1])
+    position = np.minimum(position, len(ticket_ids) - 1)
+    known = ticket_ids[position] == pairs[:, 1]
+    theme_keys, theme_index = np.unique(pairs[known, 0], return_inverse=True)
+    membership = sp.csr_matrix(
+        (np.ones(int(known.sum()), dtype=VECTOR_DTYPE), (theme_index, position[known])),
+        shape=(len(theme_keys), len(ticket_ids)),
+    )
+    counts = np.asarray(membership.sum(axis=1), dtype=VECTOR_DTYPE)
+    centroids = np.asarray(membership @ vectors) / counts
+    norms = np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    centroids = (centroids / norms).astype(VECTOR_DTYPE)
+    updated = [
+        Theme(pk=int(pk), centroid=centroid.tobytes(), centroid_representation=str(representation.pk))
+        for pk, centroid in zip(theme_keys.tolist(), centroids, strict=True)
+    ]
     Theme.objects.bulk_update(updated, ["centroid", "centroid_representation"])

@@ -40,5 +40,5 @@ def retrain_classifier() -> None:
 
 
 @shared_task(acks_late=True)
-def discover_themes() -> None:
-    services.discovery_run()
+def discover_themes(run_id: int | None = None) -> None:
+    services.discovery_run(run_id=run_id)

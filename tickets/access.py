@@ -34,14 +34,20 @@ _READ = {
     "tickets.view_organization",
     "tickets.view_customer",
     "insights.view_theme",
+    "roadmap.view_backlogitem",
+    "roadmap.view_escalation",
 }
 _CURATE = {"insights.curate_theme"}
+_ESCALATE = {"roadmap.escalate"}
+_PLAN = {"roadmap.link_backlog", "roadmap.add_backlogitem", "roadmap.change_backlogitem"}
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.VIEWER: _READ,
-    Role.PRODUCT_MANAGER: _READ,
-    Role.SUPPORT_LEAD: _READ | _CURATE,
+    Role.PRODUCT_MANAGER: _READ | _ESCALATE | _PLAN,
+    Role.SUPPORT_LEAD: _READ | _CURATE | _ESCALATE,
     Role.ADMIN: _READ
     | _CURATE
+    | _ESCALATE
+    | _PLAN
     | {
         "tickets.import_tickets",
         "tickets.manage_source",
@@ -127,10 +133,17 @@ def api_access(check: Callable[[AnyUser], None]) -> type[BasePermission]:
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     """Template context: the role of the signed-in user and the sections they may open."""
+    from insights.access import access_themes_curate, access_themes_read
+    from roadmap.access import access_backlog_read, access_escalations_read
+
     user = request.user
     return {
         "user_role": user_role(user),
         "nav": {
+            "themes": can(user, access_themes_read),
+            "curate": can(user, access_themes_curate),
+            "roadmap": can(user, access_backlog_read),
+            "escalations": can(user, access_escalations_read),
             "tickets": can(user, access_tickets_read),
             "imports": can(user, access_tickets_import),
             "sources": can(user, access_sources_manage),

@@ -6,14 +6,15 @@ import json
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.db import connections
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from tickets.models import Channel, Source, Ticket, TicketStatus
+from tickets.models import Channel, Organization, Source, Ticket, TicketStatus
 
 
 class SourceIdOrNameField(forms.ModelChoiceField):
@@ -47,10 +48,55 @@ class TicketFilter(filters.FilterSet):
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     tag = filters.CharFilter(method="filter_tag", help_text="Tickets carrying this source tag")
+    plan = filters.CharFilter(field_name="organization__plan", help_text="Plan of the ticket's organization")
+    theme = filters.NumberFilter(method="filter_theme", help_text="Tickets in this theme (id)")
+    unthemed = filters.BooleanFilter(method="filter_unthemed", help_text="Tickets in no theme (true) or in one")
 
     class Meta:
         model = Ticket
         fields = ["q", "source", "channel", "status", "organization", "requester_email"]
+
+    # Filters the dashboards link with and the Tickets page has no field for: carried along as
+    # hidden inputs when someone refines the list, and shown in words above it.
+    CARRIED = ("theme", "unthemed", "plan", "organization", "created_after", "created_before")
+
+    @property
+    def carried(self) -> list[tuple[str, str]]:
+        return [(name, str(self.data[name])) for name in self.CARRIED if self.data.get(name)]
+
+    @property
+    def summary(self) -> str:
+        """The carried filters in words ("Theme: Card declined · Plan: pro · From 2026-03-01"), or ""."""
+        if not self.is_valid():
+            return ""
+        data = self.form.cleaned_data
+        parts = []
+        if data.get("theme"):
+            themes = apps.get_model("insights", "Theme").objects
+            theme = themes.filter(pk=data["theme"]).values_list("name", flat=True).first()
+            parts.append(f"Theme: {theme or data['theme']}")
+        if data.get("unthemed") is not None:
+            parts.append("In no theme" if data["unthemed"] else "In a theme")
+        if data.get("plan"):
+            parts.append(f"Plan: {data['plan']}")
+        if data.get("organization"):
+            organization = Organization.objects.filter(pk=data["organization"]).values_list("name", flat=True).first()
+            parts.append(f"Organization: {organization or data['organization']}")
+        if data.get("created_after"):
+            parts.append(f"From {data['created_after']:%b %-d, %Y}")
+        if data.get("created_before"):
+            parts.append(f"before {data['created_before']:%b %-d, %Y}")
+        return " · ".join(parts)
+
+    def filter_theme(self, queryset: QuerySet[Ticket], name: str, value: Any) -> QuerySet[Ticket]:
+        # EXISTS rather than a join: a ticket in the theme is listed once, whatever else it is in.
+        return queryset.filter(Exists(_ticket_themes().filter(ticket_id=OuterRef("pk"), theme_id=int(value))))
+
+    def filter_unthemed(self, queryset: QuerySet[Ticket], name: str, value: bool | None) -> QuerySet[Ticket]:
+        if value is None:
+            return queryset
+        themed = Exists(_ticket_themes().filter(ticket_id=OuterRef("pk")))
+        return queryset.filter(~themed if value else themed)
 
     def filter_text(self, queryset: QuerySet[Ticket], name: str, value: str) -> QuerySet[Ticket]:
         return queryset.filter(Q(subject__icontains=value) | Q(external_id=value))
@@ -68,3 +114,8 @@ class TicketFilter(filters.FilterSet):
         return queryset.annotate(tags_text=Cast("tags", TextField())).filter(
             tags_text__contains=json.dumps(value)
         )
+
+
+def _ticket_themes() -> QuerySet[Any]:
+    # insights depends on tickets, not the reverse: its models are looked up when a filter runs.
+    return apps.get_model("insights", "TicketTheme").objects.all()

@@ -86,6 +86,8 @@ class SyncRun(models.Model):
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
+    # Tickets removed because the source marks them deleted or spam.
+    deleted = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     # [{"line": 12, "external_id": "T-9", "reason": "..."}], capped; see MAX_REPORTED_ERRORS.
     errors = models.JSONField(default=list, blank=True)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, QuerySet
 
 from tickets.crypto import secrets_decrypt
 from tickets.models import Source, SyncRun, Ticket
+
+if TYPE_CHECKING:
+    from insights.models import TicketAnalysis, TicketTheme
+    from insights.selectors import AssignmentReason
+    from roadmap.models import Escalation
 
 
 def store_overview() -> dict[str, Any]:
@@ -30,6 +36,41 @@ def ticket_detail(*, ticket_id: int) -> Ticket:
         Ticket.objects.select_related("source", "requester", "organization")
         .prefetch_related("messages")
         .get(pk=ticket_id)
+    )
+
+
+@dataclass
+class TicketPage:
+    """A ticket as its page shows it: the conversation, its themes and why, its escalations."""
+
+    ticket: Ticket
+    themes: list[tuple[TicketTheme, AssignmentReason]] = field(default_factory=list)
+    analysis: TicketAnalysis | None = None
+    escalations: list[Escalation] = field(default_factory=list)
+
+
+def ticket_page(*, ticket_id: int) -> TicketPage:
+    """Everything the ticket page shows, in a fixed number of queries; raises Ticket.DoesNotExist.
+
+    Each theme comes with its reason: the terms and the sentence that made the model choose it
+    (computed from the model version that assigned it), or who decided it by hand.
+    """
+    from insights.models import TicketAnalysis, TicketTheme
+    from insights.selectors import ticket_theme_reason
+    from roadmap.selectors import escalations_of_ticket
+
+    ticket = ticket_detail(ticket_id=ticket_id)
+    rows = list(
+        TicketTheme.objects.filter(ticket=ticket)
+        .select_related("theme", "assigned_by", "model_version")
+        .order_by("-confidence", "theme__name")
+    )
+    analysis = TicketAnalysis.objects.filter(ticket=ticket).select_related("best_theme").defer("vector").first()
+    return TicketPage(
+        ticket=ticket,
+        themes=[(row, ticket_theme_reason(ticket_theme=row)) for row in rows],
+        analysis=analysis,
+        escalations=list(escalations_of_ticket(ticket_id=ticket.pk)),
     )
 
 

@@ -5,7 +5,7 @@ from django.urls import path
 from tickets import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("overview/", views.overview, name="overview"),
     path("tickets/", views.tickets, name="ticket_list"),
     path("tickets/<int:pk>/", views.ticket, name="ticket_detail"),
     path("imports/", views.import_upload, name="import_upload"),

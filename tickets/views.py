@@ -10,18 +10,22 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 
-from tickets.access import access_tickets_import, access_tickets_read, page_access
+from insights.access import access_themes_curate
+from insights.forms import active_themes
+from roadmap.access import access_escalations_work
+from tickets.access import access_tickets_import, access_tickets_read, can, page_access
+from tickets.exports import spreadsheet_safe
 from tickets.filters import TicketFilter
 from tickets.forms import ImportUploadForm
 from tickets.models import SyncRun, SyncTrigger, Ticket
-from tickets.selectors import import_run_detail, import_runs_recent, store_overview, ticket_detail, ticket_list
+from tickets.selectors import import_run_detail, import_runs_recent, store_overview, ticket_list, ticket_page
 from tickets.services import SourceDisabled, file_import_upload, source_get_or_create
 
 TICKETS_PER_PAGE = 50
 
 
 @page_access(access_tickets_read)
-def home(request: HttpRequest) -> HttpResponse:
+def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "tickets/home.html", store_overview())
 
 
@@ -41,17 +45,22 @@ def tickets(request: HttpRequest) -> HttpResponse:
 @page_access(access_tickets_read)
 def ticket(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        found = ticket_detail(ticket_id=pk)
+        found = ticket_page(ticket_id=pk)
     except Ticket.DoesNotExist:
         raise Http404 from None
-    return render(request, "tickets/ticket_detail.html", {"ticket": found})
+    can_curate = can(request.user, access_themes_curate)
+    return render(request, "tickets/ticket_detail.html", {
+        "ticket": found.ticket, "themes": found.themes, "analysis": found.analysis,
+        "escalations": found.escalations, "can_curate": can_curate,
+        "can_escalate": can(request.user, access_escalations_work),
+        "all_themes": active_themes().only("pk", "name") if can_curate else [],
+        "current_theme_ids": {row.theme_id for row, _ in found.themes},
+    })
 
 
 # --- File imports ---------------------------------------------------------------------------------
 
 IMPORT_ERRORS_SHOWN = 100
-# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @page_access(access_tickets_import)
@@ -102,12 +111,6 @@ def import_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
         external_id, reason = error.get("external_id") or "", error.get("reason", "")
         writer.writerow([error.get(position, ""), spreadsheet_safe(external_id), spreadsheet_safe(reason)])
     return response
-
-
-def spreadsheet_safe(value: object) -> str:
-    """``value`` as a CSV cell a spreadsheet shows as text instead of running it as a formula."""
-    text = str(value)
-    return f"'{text}" if text.startswith(_FORMULA_PREFIXES) else text
 
 
 def _import_run_or_404(pk: int) -> SyncRun:

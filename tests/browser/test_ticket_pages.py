@@ -28,6 +28,7 @@ def _some_tickets(source) -> None:
 def test_a_product_manager_browses_tickets_and_reads_a_conversation(page, sign_in, product_manager, source) -> None:
     _some_tickets(source)
     sign_in(product_manager)
+    page.goto("/overview/")
     screenshot(page, "overview")
 
     page.get_by_role("link", name="Tickets", exact=True).click()
@@ -41,6 +42,5 @@ def test_a_product_manager_browses_tickets_and_reads_a_conversation(page, sign_i
     page.get_by_role("link", name="SSO login loop").click()
     page.get_by_text("Signing in with Okta sends me back").wait_for()
     assert page.get_by_text("Thanks, looking into it.").is_visible()
-    screenshot(page, "ticket")
     # A product manager does not import data.
     assert page.get_by_role("link", name="Import").count() == 0

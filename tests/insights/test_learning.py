@@ -107,3 +107,20 @@ def test_an_assignment_says_which_words_drove_it(labelled, source, support_lead,
     ticket_retag(ticket=assigned.ticket, themes=[labelled["Card declined abroad"]], user=support_lead)
     manual = ticket_theme_reason(ticket_theme=TicketTheme.objects.get(ticket__external_id="why-1"))
     assert (manual.method, manual.by) == ("manual", support_lead.email)
+
+
+def test_training_keeps_every_manual_label_and_caps_the_rest_per_theme(labelled, source, support_lead, monkeypatch) -> None:
+    monkeypatch.setattr("insights.services.RETRAIN_PER_THEME", 2)
+    ticket_retag(ticket=source.tickets.get(external_id="Card-0"), themes=[labelled["CSV export cut off"]],
+                 user=support_lead)
+    ticket_retag(ticket=source.tickets.get(external_id="Card-1"), themes=[labelled["Card declined abroad"]],
+                 user=support_lead)
+
+    first = classifier_retrain(seed=3)
+    second = classifier_retrain(seed=3)
+
+    assert first is not None and second is not None
+    # Two manual labels, plus two sampled discovery members for each of the two themes.
+    assert (first.training_size, first.manual_labels) == (2 + 2 * 2, 2)
+    assert first.metrics["labelled_tickets"] == 10
+    assert second.metrics["holdout_accuracy"] == first.metrics["holdout_accuracy"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from insights.models import ModelKind, TicketAnalysis
-from insights.services import representation_fit, tickets_analyse, vectors_of
+from insights.services import analyses_vectorise, representation_fit, tickets_analyse, vectors_of
 from tickets.models import IngestBatch, IngestBatchStatus
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +45,19 @@ def test_personal_data_never_reaches_the_stored_text(source, django_capture_on_c
     text = TicketAnalysis.objects.get().text
     assert "4111" not in text and "jo@example.com" not in text and "7946" not in text
     assert "[card]" in text and "[email]" in text and "[phone]" in text
+
+
+def test_vectorising_walks_every_ticket_in_pages_and_reports_progress(tickets, monkeypatch) -> None:
+    version = representation_fit()
+    first = [bytes(a.vector) for a in TicketAnalysis.objects.order_by("ticket_id")]
+    TicketAnalysis.objects.update(vector=None, representation_version=None)
+    monkeypatch.setattr("insights.services.VECTORISE_CHUNK", 4)
+    progress: list[tuple[int, int]] = []
+
+    done = analyses_vectorise(version=version, progress=lambda d, t: progress.append((d, t)))
+
+    assert done == 6 and progress == [(4, 6), (6, 6)]
+    analyses = list(TicketAnalysis.objects.order_by("ticket_id"))
+    assert all(a.representation_version_id == version.pk for a in analyses)
+    assert [bytes(a.vector) for a in analyses] == first
+    assert analyses_vectorise(version=version) == 0

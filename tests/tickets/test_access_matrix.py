@@ -15,7 +15,7 @@ ADMINS = {"admin_user"}
 PERSONAS = ["admin_user", "support_lead", "product_manager", "viewer", "outsider"]
 
 PAGES = [
-    ("home", READERS),
+    ("overview", READERS),
     ("ticket_list", READERS),
     ("ticket_detail", READERS),
     ("import_upload", ADMINS),

@@ -1,0 +1,168 @@
+"""The backlog product managers plan from, the themes linked to it, and escalations to product."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class BacklogItemKind(models.TextChoices):
+    FEATURE = "feature", "Feature"
+    BUG = "bug", "Bug"
+    DOCS = "docs", "Docs"
+
+
+class BacklogItemStatus(models.TextChoices):
+    IDEA = "idea", "Idea"
+    PLANNED = "planned", "Planned"
+    IN_PROGRESS = "in_progress", "In progress"
+    SHIPPED = "shipped", "Shipped"
+    WONT_DO = "wont_do", "Won't do"
+
+
+class BacklogItem(models.Model):
+    """Something the product team may build, fix or document; demand comes from its linked themes."""
+
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True, default="")
+    kind = models.CharField(max_length=20, choices=BacklogItemKind.choices, default=BacklogItemKind.FEATURE)
+    status = models.CharField(max_length=20, choices=BacklogItemStatus.choices, default=BacklogItemStatus.IDEA)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The item's key and address in an external tracker (GitHub, Jira, Linear), when it came from one.
+    external_key = models.CharField(max_length=200, blank=True, default="")
+    external_url = models.URLField(max_length=500, blank=True, default="")
+    target_date = models.DateField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        permissions = [("link_backlog", "Link themes and escalations to backlog items")]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        """Still to be done: neither shipped nor closed as won't do."""
+        return self.status not in CLOSED_STATUSES
+
+
+CLOSED_STATUSES = (BacklogItemStatus.SHIPPED, BacklogItemStatus.WONT_DO)
+
+
+class BacklogItemChange(models.Model):
+    """Who changed a backlog item, when, and how: created, status, linked or unlinked a theme, edited."""
+
+    item = models.ForeignKey(BacklogItem, on_delete=models.CASCADE, related_name="changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=40)  # created, status, edited, theme_linked, theme_unlinked
+    before = models.CharField(max_length=300, blank=True, default="")
+    after = models.CharField(max_length=300, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on backlog item {self.item_id}"
+
+
+class ThemeLink(models.Model):
+    """A theme counted as demand for a backlog item."""
+
+    theme = models.ForeignKey("insights.Theme", on_delete=models.CASCADE, related_name="backlog_links")
+    item = models.ForeignKey(BacklogItem, on_delete=models.CASCADE, related_name="theme_links")
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["theme", "item"], name="theme_link_unique")]
+
+    def __str__(self) -> str:
+        return f"theme {self.theme_id} → item {self.item_id}"
+
+
+class EscalationSeverity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class EscalationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+    DECLINED = "declined", "Declined"
+
+
+class Escalation(models.Model):
+    """A ticket or a whole theme raised to product by a support lead, with a severity and a note."""
+
+    ticket = models.ForeignKey(
+        "tickets.Ticket", null=True, blank=True, on_delete=models.CASCADE, related_name="escalations"
+    )
+    theme = models.ForeignKey(
+        "insights.Theme", null=True, blank=True, on_delete=models.CASCADE, related_name="escalations"
+    )
+    severity = models.CharField(max_length=20, choices=EscalationSeverity.choices, default=EscalationSeverity.MEDIUM)
+    note = models.TextField()
+    status = models.CharField(max_length=20, choices=EscalationStatus.choices, default=EscalationStatus.OPEN)
+    backlog_item = models.ForeignKey(
+        BacklogItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="escalations"
+    )
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("escalate", "Raise escalations and work on them")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ticket__isnull=False, theme__isnull=True) | Q(ticket__isnull=True, theme__isnull=False),
+                name="escalation_ticket_or_theme",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"])]
+
+    def __str__(self) -> str:
+        subject = f"ticket {self.ticket_id}" if self.ticket_id else f"theme {self.theme_id}"
+        return f"{self.get_severity_display()} escalation of {subject}"
+
+
+class EscalationChange(models.Model):
+    """Who changed an escalation, when, and how: its audit trail."""
+
+    escalation = models.ForeignKey(Escalation, on_delete=models.CASCADE, related_name="changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=40)  # raised, status, severity, linked, unlinked, note
+    before = models.CharField(max_length=300, blank=True, default="")
+    after = models.CharField(max_length=300, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on escalation {self.escalation_id}"

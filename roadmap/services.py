@@ -1,0 +1,280 @@
+"""Writes of the roadmap app: backlog items and their theme links, escalations raised to product.
+
+Every change to an escalation writes one ``EscalationChange`` row, and every change to a backlog
+item (created, edited, status, theme linked or unlinked) one ``BacklogItemChange`` row — who,
+when, before, after — in the same transaction, so the histories are complete by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from insights.models import Theme, ThemeStatus
+from roadmap.models import (
+    BacklogItem,
+    BacklogItemChange,
+    BacklogItemKind,
+    BacklogItemStatus,
+    Escalation,
+    EscalationChange,
+    EscalationSeverity,
+    EscalationStatus,
+    ThemeLink,
+)
+from tickets.models import Ticket
+
+
+class EscalationError(ValueError):
+    """An escalation action that cannot be done as asked; the message says why."""
+
+
+def _person(user: Any) -> Any:
+    return user if user is not None and user.is_authenticated else None
+
+
+def _change(
+    escalation: Escalation, *, user: Any, action: str, before: str = "", after: str = "", note: str = ""
+) -> None:
+    EscalationChange.objects.create(
+        escalation=escalation, user=_person(user), action=action, before=before[:300], after=after[:300], note=note
+    )
+
+
+@transaction.atomic
+def escalation_raise(
+    *, user: Any, severity: str, note: str, ticket: Ticket | None = None, theme: Theme | None = None
+) -> Escalation:
+    """Raise a ticket or a whole theme (exactly one of them) to product with a severity and a note."""
+    if (ticket is None) == (theme is None):
+        raise EscalationError("Escalate either a ticket or a theme")
+    if theme is not None and theme.status in {ThemeStatus.MERGED, ThemeStatus.DISMISSED}:
+        raise EscalationError(f"{theme.name!r} is {theme.get_status_display().lower()}; escalate the theme it became")
+    note = note.strip()
+    if not note:
+        raise EscalationError("Say what product should know: the note is what they read first")
+    if severity not in EscalationSeverity.values:
+        raise EscalationError(f"Unknown severity {severity!r}")
+    escalation = Escalation.objects.create(
+        ticket=ticket, theme=theme, severity=severity, note=note, raised_by=_person(user)
+    )
+    _change(escalation, user=user, action="raised", after=escalation.get_severity_display(), note=note)
+    return escalation
+
+
+@transaction.atomic
+def escalation_update(
+    *, escalation: Escalation, user: Any, status: str | None = None, severity: str | None = None, note: str = ""
+) -> Escalation:
+    """Change the status and/or severity, with an optional note; each change is one history row.
+
+    A note given without any change is recorded as a comment. Returns the escalation as saved.
+    """
+    if status is not None and status not in EscalationStatus.values:
+        raise EscalationError(f"Unknown status {status!r}")
+    if severity is not None and severity not in EscalationSeverity.values:
+        raise EscalationError(f"Unknown severity {severity!r}")
+    note = note.strip()
+    changed: list[str] = []
+    if status is not None and status != escalation.status:
+        before = escalation.get_status_display()
+        escalation.status = status
+        _change(escalation, user=user, action="status", before=before, after=escalation.get_status_display(),
+                note=note)
+        changed.append("status")
+    if severity is not None and severity != escalation.severity:
+        before = escalation.get_severity_display()
+        escalation.severity = severity
+        _change(escalation, user=user, action="severity", before=before, after=escalation.get_severity_display(),
+                note="" if changed else note)
+        changed.append("severity")
+    if changed:
+        escalation.save(update_fields=[*changed, "updated_at"])
+    elif note:
+        _change(escalation, user=user, action="note", note=note)
+        escalation.save(update_fields=["updated_at"])
+    else:
+        raise EscalationError("Nothing to change: pick a new status or severity, or write a note")
+    return escalation
+
+
+@transaction.atomic
+def escalation_link(*, escalation: Escalation, item: BacklogItem | None, user: Any, note: str = "") -> Escalation:
+    """Link the escalation to a backlog item (or unlink it with ``item=None``).
+
+    Linking an open escalation also acknowledges it: product has decided where it goes.
+    """
+    previous = escalation.backlog_item
+    if (previous.pk if previous else None) == (item.pk if item else None):
+        raise EscalationError("The escalation is already linked that way")
+    escalation.backlog_item = item
+    fields = ["backlog_item", "updated_at"]
+    if item is not None:
+        _change(escalation, user=user, action="linked", before=previous.title if previous else "",
+                after=item.title, note=note.strip())
+        if escalation.status == EscalationStatus.OPEN:
+            escalation.status = EscalationStatus.ACKNOWLEDGED
+            _change(escalation, user=user, action="status", before=EscalationStatus.OPEN.label,
+                    after=EscalationStatus.ACKNOWLEDGED.label)
+            fields.append("status")
+    else:
+        _change(escalation, user=user, action="unlinked", before=previous.title if previous else "",
+                note=note.strip())
+    escalation.save(update_fields=fields)
+    return escalation
+
+
+# --- backlog items ------------------------------------------------------------------------------
+
+
+class BacklogError(ValueError):
+    """A backlog action that cannot be done as asked; the message says why."""
+
+
+_UNSET: Any = object()
+_UNLINKABLE = {ThemeStatus.MERGED, ThemeStatus.DISMISSED}
+
+
+def _item_change(
+    item: BacklogItem, *, user: Any, action: str, before: str = "", after: str = "", note: str = ""
+) -> None:
+    BacklogItemChange.objects.create(
+        item=item, user=_person(user), action=action, before=before[:300], after=after[:300], note=note
+    )
+
+
+def _title_valid(title: str) -> str:
+    title = " ".join(title.split())
+    if not title:
+        raise BacklogError("Give the item a title: it is what the board shows")
+    if len(title) > 300:
+        raise BacklogError("Keep the title under 300 characters; the description takes the rest")
+    return title
+
+
+@transaction.atomic
+def backlog_item_create(
+    *,
+    user: Any,
+    title: str,
+    description: str = "",
+    kind: str = BacklogItemKind.FEATURE,
+    status: str = BacklogItemStatus.IDEA,
+    owner: Any = None,
+    target_date: dt.date | None = None,
+    external_key: str = "",
+    external_url: str = "",
+    shipped_at: dt.datetime | None = None,
+    themes: list[Theme] | None = None,
+    note: str = "",
+) -> BacklogItem:
+    """Create an item, optionally linked at once to the themes it answers (``note`` says why)."""
+    if kind not in BacklogItemKind.values:
+        raise BacklogError(f"Unknown kind {kind!r}")
+    if status not in BacklogItemStatus.values:
+        raise BacklogError(f"Unknown status {status!r}")
+    shipped_at = (shipped_at or timezone.now()) if status == BacklogItemStatus.SHIPPED else None
+    item = BacklogItem.objects.create(
+        title=_title_valid(title), description=description.strip(), kind=kind, status=status, owner=owner,
+        target_date=target_date, external_key=external_key.strip(), external_url=external_url.strip(),
+        shipped_at=shipped_at, created_by=_person(user),
+    )
+    _item_change(item, user=user, action="created", after=item.get_status_display())
+    for theme in themes or []:
+        theme_link_create(item=item, theme=theme, user=user, note=note)
+    return item
+
+
+_EDITABLE = ("title", "description", "kind", "owner", "target_date", "external_key", "external_url")
+
+
+@transaction.atomic
+def backlog_item_update(
+    *,
+    item: BacklogItem,
+    user: Any,
+    title: str | None = None,
+    description: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    owner: Any = _UNSET,
+    target_date: Any = _UNSET,
+    external_key: str | None = None,
+    external_url: str | None = None,
+    shipped_at: dt.datetime | None = None,
+    note: str = "",
+) -> BacklogItem:
+    """Edit any of the given fields and/or move the item to another status.
+
+    Marking an item shipped sets ``shipped_at`` (now, or the given time: a fix that shipped last
+    week); moving it out of shipped clears it. A status change is one history row, an edit of
+    other fields one more (listing what changed). Returns the item as saved.
+    """
+    if kind is not None and kind not in BacklogItemKind.values:
+        raise BacklogError(f"Unknown kind {kind!r}")
+    if status is not None and status not in BacklogItemStatus.values:
+        raise BacklogError(f"Unknown status {status!r}")
+    wanted: dict[str, Any] = {
+        "title": _title_valid(title) if title is not None else None,
+        "description": description.strip() if description is not None else None,
+        "kind": kind,
+        "owner": owner,
+        "target_date": target_date,
+        "external_key": external_key.strip() if external_key is not None else None,
+        "external_url": external_url.strip() if external_url is not None else None,
+    }
+    edited: list[str] = []
+    for field in _EDITABLE:
+        value = wanted[field]
+        if (value is None and field not in ("owner", "target_date")) or value is _UNSET:
+            continue
+        if getattr(item, field) != value:
+            setattr(item, field, value)
+            edited.append(field)
+    fields = list(edited)
+    if status is not None and status != item.status:
+        before = item.get_status_display()
+        item.status = status
+        item.shipped_at = (shipped_at or timezone.now()) if status == BacklogItemStatus.SHIPPED else None
+        fields += ["status", "shipped_at"]
+        _item_change(item, user=user, action="status", before=before, after=item.get_status_display(), note=note)
+    elif shipped_at is not None and item.status == BacklogItemStatus.SHIPPED and shipped_at != item.shipped_at:
+        before = f"{item.shipped_at:%Y-%m-%d}" if item.shipped_at else ""
+        item.shipped_at = shipped_at
+        fields.append("shipped_at")
+        _item_change(item, user=user, action="shipped_at", before=before, after=f"{shipped_at:%Y-%m-%d}")
+    if edited:
+        _item_change(item, user=user, action="edited", after=", ".join(f.replace("_", " ") for f in edited))
+    if not fields:
+        raise BacklogError("Nothing to change")
+    item.save(update_fields=[*fields, "updated_at"])
+    return item
+
+
+@transaction.atomic
+def theme_link_create(*, item: BacklogItem, theme: Theme, user: Any, note: str = "") -> ThemeLink:
+    """Count a theme (and, for a broad area, all its sub-themes) as demand for the item."""
+    if theme.status in _UNLINKABLE:
+        raise BacklogError(f"{theme.name!r} is {theme.get_status_display().lower()}; link the theme it became")
+    if ThemeLink.objects.filter(item=item, theme=theme).exists():
+        raise BacklogError(f"{theme.name!r} is already linked to {item.title!r}")
+    try:
+        with transaction.atomic():
+            link = ThemeLink.objects.create(item=item, theme=theme, linked_by=_person(user), note=note.strip())
+    except IntegrityError:  # a concurrent request linked it first
+        raise BacklogError(f"{theme.name!r} is already linked to {item.title!r}") from None
+    _item_change(item, user=user, action="theme_linked", after=theme.name, note=note.strip())
+    item.save(update_fields=["updated_at"])
+    return link
+
+
+@transaction.atomic
+def theme_link_delete(*, link: ThemeLink, user: Any, note: str = "") -> None:
+    """Stop counting a theme as demand for the item; the history keeps who did it and why."""
+    item, name = link.item, link.theme.name
+    link.delete()
+    _item_change(item, user=user, action="theme_unlinked", before=name, note=note.strip())
+    item.save(update_fields=["updated_at"])
