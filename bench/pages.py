@@ -11,7 +11,7 @@ It migrates the database, empties the ticket and insights tables and loads, with
 - ``--themes`` granular themes in twelve areas; every ticket in one theme picked with a skew (a
   few big themes, a long tail) and one in ten in a second; one ticket in twenty unthemed;
 - the ThemeStat rows the statistics refresh would build, by the same grouping as
-  ``insights.services._stats_of_days`` (theme × day × source × channel × plan, distinct tickets).
+  ``insights.services.stats._stats_of_days`` (theme × day × source × channel × plan, distinct tickets).
 
 ``--reuse`` skips the load when the tables already hold ``--tickets`` tickets.
 

@@ -116,7 +116,7 @@ def _run_once(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
         raise SystemExit(f"ingest created {counts.created} tickets; expected {args.tickets} with analyses")
 
     vectorise: dict[str, float] = {}
-    with _rss_peak() as fit_rss, _timing_into(services, "analyses_vectorise", vectorise):
+    with _rss_peak() as fit_rss, _timing_into(services.representation, "analyses_vectorise", vectorise):
         fit_profiler = cProfile.Profile() if args.profile_fit else None
         fit_seconds, representation = _timed(
             lambda: services.representation_fit(backend=args.backend, seed=args.seed), fit_profiler
@@ -125,7 +125,7 @@ def _run_once(args: argparse.Namespace, connection: Any) -> dict[str, Any]:
         fit_profiler.dump_stats(args.profile_fit)
     profiler = cProfile.Profile() if args.profile_discovery else None
     phases: dict[str, float] = {}
-    with _rss_peak() as discovery_rss, _phase_clock(services, phases):
+    with _rss_peak() as discovery_rss, _phase_clock(services.discovery, phases):
         discovery_seconds, run = _timed(lambda: services.discovery_run(seed=args.seed), profiler)
     if profiler:
         profiler.dump_stats(args.profile_discovery)
@@ -192,7 +192,7 @@ def _train() -> Any:
     from insights import services
 
     # The re-assignment an activated model queues is what the assignment phase measures, on its own.
-    with mock.patch.object(services, "tickets_reassign_all", return_value=None):
+    with mock.patch.object(services.learning, "tickets_reassign_all", return_value=None):
         version = services.classifier_retrain(seed=0)
     if version is None:
         raise SystemExit("no classifier was trained: discovery found fewer than two themes")
@@ -201,20 +201,18 @@ def _train() -> Any:
 
 def _left_out_accuracy(version: Any) -> dict[str, Any]:
     """Top-theme accuracy on the labelled tickets the per-theme cap left out of training (their
-    discovery theme as truth): what capping costs on the rows it dropped. Empty without a cap."""
+    discovery theme as truth): what capping costs on the rows it dropped."""
     from insights import services
+    from insights.services import learning
 
-    sample = getattr(services, "_training_sample", None)
-    if sample is None:
-        return {}
-    labels, manual = services._training_labels(services._training_label_rows())
-    chosen = set(sample(labels, manual, per_theme=services.RETRAIN_PER_THEME, seed=0))
+    labels, manual = learning._training_labels(learning._training_label_rows())
+    chosen = set(learning._training_sample(labels, manual, per_theme=learning.RETRAIN_PER_THEME, seed=0))
     left_out = sorted(set(labels) - chosen)
     if not left_out:
         return {"left_out": 0}
     representation = services.model_version_active("representation")
     assert representation is not None
-    ticket_ids, texts, vectors = services._analyses_vectors(left_out, representation)
+    ticket_ids, texts, vectors = learning._analyses_vectors(left_out, representation)
     model = services.model_version_load(version)
     best = [top[0][0] if top else None for top in model.predict(vectors, texts, top=1, min_confidence=0.0)]
     correct = sum(theme in labels[t] for t, theme in zip(ticket_ids.tolist(), best, strict=True))
@@ -344,7 +342,7 @@ def _empty_tables(connection: Any) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         cursor.execute("CHECKPOINT")
-    from insights.services import _artifact_load
+    from insights.services.versions import _artifact_load
 
     _artifact_load.cache_clear()
 

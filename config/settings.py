@@ -205,6 +205,7 @@ CELERY_TASK_ROUTES = {
     # Exact names win over the globs below.
     "insights.tasks.refresh_theme_stats": {"queue": "default"},
     "tickets.tasks.*": {"queue": "ingest"},
+    "roadmap.tasks.*": {"queue": "ingest"},
     "insights.tasks.*": {"queue": "ml"},
 }
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
@@ -218,6 +219,7 @@ CELERY_BEAT_SCHEDULE = {
     "discover-themes": {"task": "insights.tasks.discover_themes", "schedule": 6 * 60 * 60},
     # Each source's own interval (Source.sync_interval_minutes) decides whether it is due.
     "queue-due-source-syncs": {"task": "tickets.tasks.queue_due_syncs", "schedule": 60},
+    "queue-due-backlog-syncs": {"task": "roadmap.tasks.queue_due_backlog_syncs", "schedule": 60},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 

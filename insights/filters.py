@@ -68,8 +68,8 @@ class SegmentForm(forms.Form):
         )
 
 
-class PeriodForm(SegmentForm):
-    """A segment over one period: the last 7, 30 or 90 days, or from one day to another."""
+class PeriodChoiceForm(forms.Form):
+    """One period: the last 7, 30 or 90 days, or from one day to another (dashboards, roadmap)."""
 
     period = forms.ChoiceField(
         choices=PERIOD_CHOICES, required=False,
@@ -92,6 +92,10 @@ class PeriodForm(SegmentForm):
         shown["start"], shown["end"] = period.start.isoformat(), period.end.isoformat()
         self.data = shown  # the form shows the period used, defaults included
         return period
+
+
+class PeriodForm(SegmentForm, PeriodChoiceForm):
+    """A segment over one period."""
 
 
 def period_of(choice: str, start: date | None, end: date | None) -> Period:

@@ -6,12 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.http import QueryDict
-from django.utils import timezone
 
-from insights.filters import PERIOD_CHOICES, PERIOD_VALUES, period_of
+from insights.filters import PeriodChoiceForm
 from insights.models import Theme, ThemeStatus
-from insights.selectors import Period
 from roadmap.models import BacklogItem, BacklogItemKind, BacklogItemStatus, EscalationSeverity, EscalationStatus
 from roadmap.selectors import backlog_items_linkable, escalation_raisers
 from tickets.models import Ticket
@@ -156,32 +153,7 @@ BOARD_SORT_CHOICES = [
 ]
 
 
-class RoadmapPeriodForm(forms.Form):
-    """The demand period (last 7, 30 or 90 days, or custom), read from the query string."""
-
-    period = forms.ChoiceField(
-        choices=PERIOD_CHOICES, required=False,
-        widget=forms.Select(attrs={"onchange": "if (this.value !== 'custom') this.form.requestSubmit()"}),
-    )
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(
-        attrs={"type": "date", "onchange": "this.form.period.value = 'custom'"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(
-        attrs={"type": "date", "onchange": "this.form.period.value = 'custom'"}))
-
-    def period_chosen(self) -> Period:
-        data = self.cleaned_data if self.is_valid() else {}
-        period = period_of(data.get("period") or "", data.get("start"), data.get("end"))
-        shown = QueryDict(mutable=True)
-        shown.update(self.data)
-        today = timezone.localdate()
-        preset = str(period.days) if period.end == today and str(period.days) in PERIOD_VALUES else "custom"
-        shown["period"] = "custom" if data.get("period") == "custom" else preset
-        shown["start"], shown["end"] = period.start.isoformat(), period.end.isoformat()
-        self.data = shown
-        return period
-
-
-class BoardForm(RoadmapPeriodForm):
+class BoardForm(PeriodChoiceForm):
     sort = forms.ChoiceField(choices=BOARD_SORT_CHOICES, required=False,
                              widget=forms.Select(attrs={"onchange": "this.form.requestSubmit()"}))
     kind = forms.ChoiceField(choices=[("", "Any kind"), *BacklogItemKind.choices], required=False,

@@ -21,6 +21,67 @@ class BacklogItemStatus(models.TextChoices):
     WONT_DO = "wont_do", "Won't do"
 
 
+class BacklogSourceKind(models.TextChoices):
+    GITHUB = "github", "GitHub Issues"
+    JIRA = "jira", "Jira Cloud"
+    LINEAR = "linear", "Linear"
+
+
+class BacklogSource(models.Model):
+    """An issue tracker whose issues are synced into the backlog (see ``roadmap.sync``).
+
+    ``settings`` hold what its connector asks for (repository, project, ``base_url`` …); secrets
+    live only in ``credentials_encrypted`` (``tickets.crypto``). ``status_mapping`` maps the
+    tracker's states (a state name, or a key like ``closed:not_planned``) to our statuses, on top
+    of the connector's defaults. ``cursor`` is where the next sync resumes.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=BacklogSourceKind.choices)
+    settings = models.JSONField(default=dict, blank=True)
+    credentials_encrypted = models.TextField(blank=True, default="")
+    cursor = models.JSONField(default=dict, blank=True)
+    status_mapping = models.JSONField(default=dict, blank=True)
+    sync_interval_minutes = models.PositiveIntegerField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+
+class BacklogSyncRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class BacklogSyncRun(models.Model):
+    """One sync of a backlog source: its counts so far (saved after every page) and how it ended."""
+
+    source = models.ForeignKey(BacklogSource, on_delete=models.CASCADE, related_name="sync_runs")
+    trigger = models.CharField(max_length=20, default="manual")  # manual, schedule, command
+    status = models.CharField(max_length=20, choices=BacklogSyncRunStatus.choices,
+                              default=BacklogSyncRunStatus.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failure = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["source", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.source} run {self.pk} ({self.status})"
+
+
 class BacklogItem(models.Model):
     """Something the product team may build, fix or document; demand comes from its linked themes."""
 
@@ -34,6 +95,10 @@ class BacklogItem(models.Model):
     # The item's key and address in an external tracker (GitHub, Jira, Linear), when it came from one.
     external_key = models.CharField(max_length=200, blank=True, default="")
     external_url = models.URLField(max_length=500, blank=True, default="")
+    # The tracker it is synced from; (source, external_key) is unique so a re-sync updates in place.
+    backlog_source = models.ForeignKey(
+        BacklogSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
     target_date = models.DateField(null=True, blank=True)
     shipped_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -46,6 +111,9 @@ class BacklogItem(models.Model):
         ordering = ["-updated_at", "-id"]
         permissions = [("link_backlog", "Link themes and escalations to backlog items")]
         indexes = [models.Index(fields=["status"])]
+        constraints = [
+            models.UniqueConstraint(fields=["backlog_source", "external_key"], name="backlog_item_source_key_unique")
+        ]
 
     def __str__(self) -> str:
         return self.title

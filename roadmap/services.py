@@ -250,7 +250,11 @@ def backlog_item_update(
         _item_change(item, user=user, action="edited", after=", ".join(f.replace("_", " ") for f in edited))
     if not fields:
         raise BacklogError("Nothing to change")
-    item.save(update_fields=[*fields, "updated_at"])
+    try:
+        with transaction.atomic():
+            item.save(update_fields=[*fields, "updated_at"])
+    except IntegrityError:  # (backlog_source, external_key) is unique: a synced item's key was reused
+        raise BacklogError(f"Another item from this tracker already has the key {item.external_key!r}") from None
     return item
 
 

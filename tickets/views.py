@@ -3,23 +3,56 @@
 from __future__ import annotations
 
 import csv
+from typing import Any
 
 from django.conf import settings
-from django.core.paginator import Paginator
+from django.contrib import messages
+from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_POST
 
 from insights.access import access_themes_curate
 from insights.forms import active_themes
 from roadmap.access import access_escalations_work
-from tickets.access import access_tickets_import, access_tickets_read, can, page_access
+from tickets.access import access_sources_manage, access_tickets_import, access_tickets_read, can, page_access
+from tickets.connectors.base import ConnectorError
+from tickets.connectors.registry import MODULES as CONNECTOR_MODULES
+from tickets.connectors.registry import connector_for
+from tickets.crypto import SecretsUnreadable
 from tickets.exports import spreadsheet_safe
 from tickets.filters import TicketFilter
-from tickets.forms import ImportUploadForm
-from tickets.models import SyncRun, SyncTrigger, Ticket
-from tickets.selectors import import_run_detail, import_runs_recent, store_overview, ticket_list, ticket_page
-from tickets.services import SourceDisabled, file_import_upload, source_get_or_create
+from tickets.forms import ImportUploadForm, SourceForm
+from tickets.models import Source, SourceKind, SyncRun, SyncTrigger, Ticket
+from tickets.selectors import (
+    WEBHOOK_SECRET_KEY,
+    import_run_detail,
+    import_runs_recent,
+    source_detail,
+    source_is_syncable,
+    source_kinds_addable,
+    source_rows,
+    source_run_detail,
+    source_run_latest_id,
+    source_runs,
+    source_secret_keys_saved,
+    source_sync_run_live,
+    source_sync_run_watched,
+    store_overview,
+    ticket_list,
+    ticket_page,
+)
+from tickets.services import (
+    SourceDisabled,
+    file_import_upload,
+    source_configure,
+    source_get_or_create,
+    source_sync_queue,
+    source_test_connection,
+    source_webhook_secret_rotate,
+)
 
 TICKETS_PER_PAGE = 50
 
@@ -117,4 +150,241 @@ def _import_run_or_404(pk: int) -> SyncRun:
     try:
         return import_run_detail(sync_run_id=pk)
     except SyncRun.DoesNotExist:
+        raise Http404 from None
+
+
+# --- Sources --------------------------------------------------------------------------------------
+
+RUNS_PER_PAGE = 20
+RUN_ERRORS_SHOWN = 100
+# source_configure merges into the stored secrets, so it cannot replace them once they are unreadable.
+CREDENTIALS_UNREADABLE = (
+    "The saved credentials cannot be decrypted with the configured keys: ask the operator to put the key "
+    "they were encrypted with back into THREADLINE_ENCRYPTION_KEYS."
+)
+
+
+@page_access(access_sources_manage)
+def source_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "tickets/source_list.html", {"rows": source_rows(), "kinds": source_kinds_addable()})
+
+
+@page_access(access_sources_manage)
+def source_new(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    if kind not in dict(source_kinds_addable()):
+        messages.error(request, "Choose the kind of source to add.")
+        return redirect("source_list")
+    return _source_form(request, kind=kind, source=None)
+
+
+@page_access(access_sources_manage)
+def source_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    source = _source_or_404(pk)
+    return _source_form(request, kind=source.kind, source=source)
+
+
+def _source_form(request: HttpRequest, *, kind: str, source: Source | None) -> HttpResponse:
+    fields = connector_for(kind).fields if kind in CONNECTOR_MODULES else ()
+    saved = (source_secret_keys_saved(source=source) if source is not None else None) or set()
+    data = request.POST if request.method == "POST" else None
+    form = SourceForm(data, connector_fields=fields, source=source, saved_secrets=saved)
+    if form.is_valid():
+        try:
+            configured, created = source_configure(
+                name=form.cleaned_data["name"],
+                kind=kind,
+                settings_update=form.settings_update(),
+                secrets_update=form.secrets_update(),
+                sync_interval_minutes=(form.cleaned_data.get("sync_every") or 0) if fields else None,
+                enabled=form.cleaned_data["enabled"],
+            )
+        except SecretsUnreadable:
+            form.add_error(None, CREDENTIALS_UNREADABLE)
+        else:
+            messages.success(request, f"Source “{configured.name}” {'added' if created else 'saved'}.")
+            return redirect("source_detail", pk=configured.pk)
+    return render(request, "tickets/source_form.html", {
+        "form": form, "source": source, "kind": kind, "kind_label": SourceKind(kind).label,
+    })
+
+
+@page_access(access_sources_manage)
+def source_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
+    source = _source_or_404(pk)
+    return render(request, "tickets/source_detail.html", _source_page_context(request, source))
+
+
+def _source_page_context(request: HttpRequest, source: Source, **extra: Any) -> dict[str, Any]:
+    syncable = source_is_syncable(source=source)
+    readable = source_secret_keys_saved(source=source)
+    saved = readable or set()
+    after = request.GET.get("after", "")
+    live = None
+    watching = syncable and after.isdigit()
+    if syncable and not watching:
+        live = source_sync_run_live(source=source)
+    connector_fields = connector_for(source.kind).fields if syncable else ()
+    settings_shown = [
+        (f.label, "saved" if f.key in saved else "not set") if f.secret else (f.label, source.settings.get(f.key, ""))
+        for f in connector_fields
+    ]
+    webhook_url = ""
+    if source.kind == SourceKind.WEBHOOK:
+        webhook_url = request.build_absolute_uri(reverse("api-webhook", args=[source.name]))
+    return {
+        "source": source,
+        "syncable": syncable,
+        "settings_shown": settings_shown,
+        "runs": _runs_page(source, request.GET.get("page")),
+        "watch_after": int(after) if watching else None,
+        "live_run": live,
+        "webhook_url": webhook_url,
+        "webhook_secret_saved": WEBHOOK_SECRET_KEY in saved,
+        "credentials_unreadable": CREDENTIALS_UNREADABLE if readable is None else "",
+        **extra,
+    }
+
+
+@page_access(access_sources_manage)
+@require_POST
+def source_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """htmx: check the source's credentials and answer with what the help desk said."""
+    source = _source_or_404(pk)
+    try:
+        found, ok = source_test_connection(source=source), True
+    except ConnectorError as exc:
+        found, ok = str(exc), False
+    except SecretsUnreadable:
+        found, ok = CREDENTIALS_UNREADABLE, False
+    return render(request, "tickets/source_test_result.html", {"ok": ok, "found": found})
+
+
+@page_access(access_sources_manage)
+@require_POST
+def source_sync_now(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue a sync (``full=1``: from the beginning) and follow it on the source page."""
+    source = _source_or_404(pk)
+    full = request.POST.get("full") == "1"
+    after = source_run_latest_id(source=source)
+    try:
+        source_sync_queue(source=source, full=full, trigger=SyncTrigger.MANUAL, started_by=request.user)
+    except ConnectorError as exc:
+        messages.error(request, str(exc))
+        return redirect("source_detail", pk=source.pk)
+    except SourceDisabled:
+        messages.error(request, "This source is disabled; enable it to sync.")
+        return redirect("source_detail", pk=source.pk)
+    messages.success(request, "Full resync queued." if full else "Sync queued.")
+    return redirect(f"{reverse('source_detail', args=[source.pk])}?after={after}")
+
+
+@page_access(access_sources_manage)
+def source_sync_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """htmx: the sync a "Sync now" started (``after``: the newest run id before it), or that it still waits."""
+    source = _source_or_404(pk)
+    after = request.GET.get("after", "0")
+    run = source_sync_run_watched(source=source, after=int(after) if after.isdigit() else 0)
+    return _sync_run_status(request, source, run, waiting_after=after)
+
+
+@page_access(access_sources_manage)
+def source_run(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
+    """A run of the source with its errors; htmx polls the same URL for the status partial while it runs."""
+    source = _source_or_404(pk)
+    try:
+        run = source_run_detail(source_id=source.pk, sync_run_id=run_pk)
+    except SyncRun.DoesNotExist:
+        raise Http404 from None
+    if request.headers.get("HX-Request") == "true":
+        return _sync_run_status(request, source, run)
+    run.duration_text = duration_text(run)  # type: ignore[attr-defined]
+    response = render(request, "tickets/source_run.html", {
+        "source": source, "run": run, "errors": run.errors[:RUN_ERRORS_SHOWN],
+    })
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _sync_run_status(
+    request: HttpRequest, source: Source, run: SyncRun | None, waiting_after: str = ""
+) -> HttpResponse:
+    response = render(request, "tickets/_sync_run_status.html", {
+        "source": source, "run": run, "waiting_after": waiting_after,
+    })
+    if run is not None and run.is_finished:
+        # The source page reloads its run history when the run it follows is done.
+        response["HX-Trigger"] = "sync-finished"
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@page_access(access_sources_manage)
+def source_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """htmx: the run history table (reloaded when a followed sync finishes)."""
+    source = _source_or_404(pk)
+    runs = _runs_page(source, request.GET.get("page"))
+    return render(request, "tickets/source_history.html", {"source": source, "runs": runs})
+
+
+@page_access(access_sources_manage)
+@require_POST
+def source_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    source = _source_or_404(pk)
+    enable = request.POST.get("enabled") == "1"
+    try:
+        source_configure(name=source.name, kind=source.kind, settings_update={}, secrets_update={}, enabled=enable)
+    except SecretsUnreadable:
+        messages.error(request, CREDENTIALS_UNREADABLE)
+    else:
+        messages.success(request, f"Source “{source.name}” {'enabled' if enable else 'disabled'}.")
+    return redirect("source_detail", pk=source.pk)
+
+
+@page_access(access_sources_manage)
+@require_POST
+def source_webhook_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Create a new webhook secret and show it once, on this response only (never stored in clear)."""
+    source = _source_or_404(pk)
+    if source.kind != SourceKind.WEBHOOK:
+        raise Http404
+    try:
+        secret = source_webhook_secret_rotate(source=source)
+    except SecretsUnreadable:
+        messages.error(request, CREDENTIALS_UNREADABLE)
+        return redirect("source_detail", pk=source.pk)
+    context = _source_page_context(request, source, new_webhook_secret=secret)
+    response = render(request, "tickets/source_detail.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _runs_page(source: Source, number: str | None) -> Page:
+    page = Paginator(source_runs(source=source), RUNS_PER_PAGE).get_page(number)
+    page.object_list = list(page.object_list)
+    for run in page.object_list:
+        run.duration_text = duration_text(run)  # type: ignore[attr-defined]
+    return page
+
+
+def duration_text(run: SyncRun) -> str:
+    """How long a finished run took, e.g. "0.4 s", "3 min 5 s", "2 h 10 min"; "" while it runs."""
+    if run.started_at is None or run.finished_at is None:
+        return ""
+    seconds = (run.finished_at - run.started_at).total_seconds()
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _source_or_404(pk: int) -> Source:
+    try:
+        return source_detail(source_id=pk)
+    except Source.DoesNotExist:
         raise Http404 from None

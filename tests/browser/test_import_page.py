@@ -20,7 +20,8 @@ def test_an_admin_uploads_a_file_and_sees_the_rejected_row_by_line(page, sign_in
     upload.write_text(CSV)
     sign_in(admin_user)
 
-    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_role("link", name="Sources", exact=True).click()
+    page.get_by_role("link", name="Import a file").click()
     screenshot(page, "import")
     page.get_by_label("New source name").fill("Legacy help desk")
     page.locator("input[type=file]").set_input_files(str(upload))

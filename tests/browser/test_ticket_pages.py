@@ -44,3 +44,4 @@ def test_a_product_manager_browses_tickets_and_reads_a_conversation(page, sign_i
     assert page.get_by_text("Thanks, looking into it.").is_visible()
     # A product manager does not import data.
     assert page.get_by_role("link", name="Import").count() == 0
+    assert page.get_by_role("link", name="Sources").count() == 0

@@ -269,6 +269,7 @@ def test_the_api_token_is_stored_encrypted_and_not_in_the_settings(zendesk: Fake
     assert secrets_decrypt(source.credentials_encrypted) == {"api_token": TOKEN}
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_source_never_syncs_twice_at_once(serve: Callable[[FakeZendesk], str], sleeps: list[float]) -> None:
     require_service("PostgreSQL as the test database (DATABASE_URL)", connection.vendor == "postgresql")

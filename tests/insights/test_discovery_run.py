@@ -6,7 +6,6 @@ from datetime import date
 
 import pytest
 
-from insights import services
 from insights.models import (
     AssignmentMethod,
     DiscoveryPhase,
@@ -18,6 +17,7 @@ from insights.models import (
     TicketTheme,
 )
 from insights.services import classifier_retrain, discovery_run, discovery_run_queue, theme_accept
+from insights.services import discovery as discovery_services
 from tickets.demo import demo_records
 from tickets.services import ingest_records
 
@@ -72,14 +72,14 @@ def test_members_are_recorded_with_their_similarity_as_confidence(demo) -> None:
 
 def test_a_page_can_follow_a_queued_run_phase_by_phase(demo, monkeypatch, django_capture_on_commit_callbacks) -> None:
     seen: list[DiscoveryRun] = []
-    discover = services.discover
+    discover = discovery_services.discover
 
     def watched(*args, **kwargs):
         # What a polling page reads from the database while the clustering is under way.
         seen.append(DiscoveryRun.objects.get())
         return discover(*args, **kwargs)
 
-    monkeypatch.setattr(services, "discover", watched)
+    monkeypatch.setattr(discovery_services, "discover", watched)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         run = discovery_run_queue()
     assert (run.phase, run.progress_percent) == (DiscoveryPhase.QUEUED, 0)
@@ -100,7 +100,7 @@ def test_a_failed_run_says_where_it_stopped(demo, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(services, "discover", broken)
+    monkeypatch.setattr(discovery_services, "discover", broken)
     with pytest.raises(RuntimeError):
         discovery_run()
 
@@ -117,3 +117,23 @@ def test_a_redelivered_task_leaves_a_finished_run_alone(demo) -> None:
 
     assert again.pk == run.pk and again.status == DiscoveryRunStatus.SUCCEEDED
     assert Theme.objects.count() == themes and DiscoveryRun.objects.count() == 1
+
+
+def test_suggestions_keep_their_members_when_the_model_reassigns_tickets(
+    demo, support_lead, django_capture_on_commit_callbacks
+) -> None:
+    """Retraining reassigns every ticket; a suggestion nobody decided on yet must not lose the
+    tickets discovery found for it, while an accepted theme's discovery rows give way to the model."""
+    discovery_run()
+    suggested = list(Theme.objects.filter(status=ThemeStatus.SUGGESTED, parent__isnull=False).order_by("pk"))
+    accepted, waiting = suggested[: len(suggested) // 2], suggested[len(suggested) // 2 :]
+    members_before = {t.pk: t.ticket_themes.count() for t in waiting}
+    for theme in accepted:
+        theme_accept(theme=theme, user=support_lead)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        classifier_retrain()
+
+    assert {t.pk: t.ticket_themes.count() for t in waiting} == members_before
+    assert not TicketTheme.objects.filter(theme__in=accepted, method=AssignmentMethod.DISCOVERY).exists()
+    assert TicketTheme.objects.filter(theme__in=accepted, method=AssignmentMethod.MODEL).exists()

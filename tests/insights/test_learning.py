@@ -110,7 +110,7 @@ def test_an_assignment_says_which_words_drove_it(labelled, source, support_lead,
 
 
 def test_training_keeps_every_manual_label_and_caps_the_rest_per_theme(labelled, source, support_lead, monkeypatch) -> None:
-    monkeypatch.setattr("insights.services.RETRAIN_PER_THEME", 2)
+    monkeypatch.setattr("insights.services.learning.RETRAIN_PER_THEME", 2)
     ticket_retag(ticket=source.tickets.get(external_id="Card-0"), themes=[labelled["CSV export cut off"]],
                  user=support_lead)
     ticket_retag(ticket=source.tickets.get(external_id="Card-1"), themes=[labelled["Card declined abroad"]],

@@ -51,7 +51,7 @@ def test_vectorising_walks_every_ticket_in_pages_and_reports_progress(tickets, m
     version = representation_fit()
     first = [bytes(a.vector) for a in TicketAnalysis.objects.order_by("ticket_id")]
     TicketAnalysis.objects.update(vector=None, representation_version=None)
-    monkeypatch.setattr("insights.services.VECTORISE_CHUNK", 4)
+    monkeypatch.setattr("insights.services.representation.VECTORISE_CHUNK", 4)
     progress: list[tuple[int, int]] = []
 
     done = analyses_vectorise(version=version, progress=lambda d, t: progress.append((d, t)))

@@ -239,12 +239,12 @@ def test_a_queued_run_waits_for_a_worker_then_tells_the_page_when_it_finished(cl
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_run_started_from_the_page_shows_its_failure(client_for, support_lead, tickets, monkeypatch) -> None:
     """Tasks run inline here, as in the embedded run: the failure happens within the click."""
-    from insights import services
+    from insights.services import discovery
 
     def broken(*args, **kwargs):
         raise RuntimeError("clustering ran out of memory")
 
-    monkeypatch.setattr(services, "_discover_and_propose", broken)
+    monkeypatch.setattr(discovery, "_discover_and_propose", broken)
     response = client_for(support_lead).post(reverse("discovery_start"), **HTMX)
 
     assert response.status_code == 200 and "clustering ran out of memory" in response.content.decode()

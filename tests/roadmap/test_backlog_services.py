@@ -102,3 +102,17 @@ def test_unlinking_keeps_who_did_it_and_why_in_the_history(product_manager, back
     assert not ThemeLink.objects.exists()
     change = backlog_item.changes.get(action="theme_unlinked")
     assert (change.before, change.user, change.note) == (theme.name, product_manager, "Different cause after all")
+
+
+def test_reusing_a_synced_items_tracker_key_is_refused_in_words(product_manager) -> None:
+    from roadmap.models import BacklogSource, BacklogSourceKind
+
+    tracker = BacklogSource.objects.create(name="GitHub", kind=BacklogSourceKind.GITHUB)
+    BacklogItem.objects.create(title="Dark mode", external_key="acme/app#1", backlog_source=tracker)
+    other = BacklogItem.objects.create(title="SSO", external_key="acme/app#2", backlog_source=tracker)
+
+    with pytest.raises(BacklogError, match="already has the key"):
+        backlog_item_update(item=other, user=product_manager, external_key="acme/app#1")
+    other.refresh_from_db()
+    assert other.external_key == "acme/app#2"
+    assert not BacklogItemChange.objects.filter(item=other).exists()

@@ -7,7 +7,9 @@ HTTP behaviour, the same for every vendor:
 
 - every request goes through ``config.http.http_client`` (timeouts, User-Agent, the test seam);
 - 429 is retried after ``Retry-After`` (seconds or an HTTP date) or the vendor's reset header,
-  each wait capped at ``MAX_WAIT_SECONDS``, at most ``MAX_RATE_LIMIT_RETRIES`` times;
+  each wait capped at ``MAX_WAIT_SECONDS``, at most ``MAX_RATE_LIMIT_RETRIES`` times; so is a 403
+  that carries ``Retry-After`` or ``X-RateLimit-Remaining: 0`` (GitHub's primary and secondary
+  limits), and any answer the vendor's ``rate_limited`` test recognises (Linear's ``RATELIMITED``);
 - a response saying the rate-limit budget is spent (``X-RateLimit-Remaining: 0``) pauses until
   its reset before the next request;
 - timeouts, connection errors and 5xx are retried ``MAX_TRANSIENT_RETRIES`` times with
@@ -142,6 +144,7 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         sleep: Sleep = time.sleep,
         credentials_hint: str = "the API token",
+        rate_limited: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
         if not re.match(r"https?://[^/\s]+", base_url):
             raise ConfigurationError(f"The {vendor} address {base_url!r} must start with https://")
@@ -151,6 +154,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self._client = http_client(base_url=self.base_url, auth=auth, headers=dict(headers or {}))
         self._pause_until: float | None = None
+        self._rate_limited = rate_limited
 
     def __enter__(self) -> ApiClient:
         return self
@@ -185,14 +189,19 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         missing_ok: bool = False,
     ) -> httpx.Response | None:
+        """Send the request with the retry rules above; ``headers`` are added to this request only
+        (``If-None-Match``). Statuses below 400 (a 304 too) are returned as they are."""
         transient_failures = 0
         rate_limited = 0
         while True:
             self._wait_for_budget()
             try:
-                response = self._client.request(method, url, params=params, json=json, data=data)
+                response = self._client.request(
+                    method, url, params=params, json=json, data=data, headers=dict(headers) if headers else None
+                )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 transient_failures += 1
                 reason = f"{type(exc).__name__}"
@@ -206,7 +215,7 @@ class ApiClient:
             except httpx.HTTPError as exc:
                 raise PermanentError(f"The request to {self.vendor} failed: {type(exc).__name__}.") from None
             status = response.status_code
-            if status == 429:
+            if status == 429 or self._is_rate_limited(response):
                 rate_limited += 1
                 if rate_limited > MAX_RATE_LIMIT_RETRIES:
                     raise TransientError(
@@ -236,6 +245,14 @@ class ApiClient:
                 raise PermanentError(self._refusal(status, url, response), status=status)
             self._note_budget(response.headers)
             return response
+
+    def _is_rate_limited(self, response: httpx.Response) -> bool:
+        """A refusal that means "not now" rather than "never": wait and retry instead of failing."""
+        if response.status_code == 403 and (
+            "retry-after" in response.headers or _first_number(response.headers, "x-ratelimit-remaining") == 0
+        ):
+            return True
+        return response.status_code >= 400 and self._rate_limited is not None and self._rate_limited(response)
 
     def _backoff(self, method: str, url: str, reason: str, attempt: int) -> None:
         wait = _backoff_seconds(attempt)

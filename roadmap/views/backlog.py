@@ -18,7 +18,7 @@ from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from insights.filters import PERIOD_VALUES
+from insights.filters import PERIOD_VALUES, PeriodChoiceForm
 from insights.selectors import Period
 from roadmap.access import access_backlog_edit, access_backlog_link, access_backlog_read
 from roadmap.forms import (
@@ -26,7 +26,6 @@ from roadmap.forms import (
     BacklogItemForm,
     BacklogStatusForm,
     BoardForm,
-    RoadmapPeriodForm,
     ThemeLinkForm,
     ThemeUnlinkForm,
 )
@@ -184,7 +183,7 @@ def _item_or_404(pk: int) -> BacklogItem:
 @page_access(access_backlog_read)
 def item(request: HttpRequest, pk: int) -> HttpResponse:
     found = _item_or_404(pk)
-    form = RoadmapPeriodForm(request.GET)
+    form = PeriodChoiceForm(request.GET)
     period = form.period_chosen()
     theme_ids = backlog_item_themes(item=found)
     export = request.GET.get("export")
@@ -377,7 +376,7 @@ def link_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @page_access(access_backlog_read)
 def unaddressed(request: HttpRequest) -> HttpResponse:
-    form = RoadmapPeriodForm(request.GET)
+    form = PeriodChoiceForm(request.GET)
     period = form.period_chosen()
     result = unaddressed_demand(period=period)
     can_act = can(request.user, access_backlog_edit) and can(request.user, access_backlog_link)
