@@ -3,6 +3,8 @@
 Fernet (AES-128-CBC + HMAC-SHA256) from ``cryptography``. Keys come from
 ``THREADLINE_ENCRYPTION_KEYS`` (comma-separated Fernet keys, newest first, so old keys keep
 decrypting during a rotation); without it one key is derived from ``SECRET_KEY`` with HKDF.
+A rotation: put the new key first, run ``manage.py rotate_secrets`` (every stored secret is
+encrypted again with it), then drop the old key.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ def secrets_encrypt(secrets: dict[str, Any]) -> str:
     if not secrets:
         return ""
     return _fernet().encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()
+
+
+def secrets_reencrypt(token: str) -> str:
+    """``token`` encrypted again with the newest key (the last step of a key rotation)."""
+    if not token:
+        return ""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise SecretsUnreadable("the stored secrets cannot be decrypted with the configured keys") from None
 
 
 def secrets_decrypt(token: str) -> dict[str, Any]:

@@ -412,6 +412,21 @@ def parse_time(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+# Where a first sync starts when the source names no "import from" date: before any help desk.
+IMPORT_FROM_DEFAULT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def import_from(settings: Mapping[str, Any]) -> datetime:
+    """The moment a source's first sync starts: its ``start_time`` setting, else ``IMPORT_FROM_DEFAULT``."""
+    value = str(settings.get("start_time") or "").strip()
+    if not value:
+        return IMPORT_FROM_DEFAULT
+    moment = parse_time(value)
+    if moment is None:
+        raise ConfigurationError(f"Import from {value!r} is not a date; use a date like 2025-01-31.")
+    return moment
+
+
 def iso_z(moment: datetime) -> str:
     """``2026-03-01T09:30:00Z``: the form vendors accept in query parameters."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

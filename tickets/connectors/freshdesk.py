@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from tickets.connectors.base import (
+    IMPORT_FROM_DEFAULT,
     ApiClient,
     ConfigurationError,
     Connector,
@@ -35,6 +36,7 @@ from tickets.connectors.base import (
     SettingField,
     Sleep,
     html_to_text,
+    import_from,
     iso_z,
     next_link,
     parse_time,
@@ -52,7 +54,7 @@ from tickets.records import (
 VENDOR = "Freshdesk"
 PER_PAGE = 100
 MAX_PAGES = 300
-EPOCH = "2000-01-01T00:00:00Z"
+EPOCH = iso_z(IMPORT_FROM_DEFAULT)
 INCLUDE = "requester,description,company,stats"
 REMOVED_FILTERS = ("spam", "deleted")
 
@@ -86,13 +88,7 @@ def _client(settings: Mapping[str, Any], credentials: Mapping[str, Any], sleep: 
 
 
 def _start(settings: Mapping[str, Any]) -> str:
-    value = str(settings.get("start_time") or "").strip()
-    if not value:
-        return EPOCH
-    moment = parse_time(value)
-    if moment is None:
-        raise ConfigurationError(f"Import from {value!r} is not a date; use a date like 2025-01-31.")
-    return iso_z(moment)
+    return iso_z(import_from(settings))
 
 
 def fetch(

@@ -27,13 +27,13 @@ from typing import Any
 
 from tickets.connectors.base import (
     ApiClient,
-    ConfigurationError,
     Connector,
     Page,
     PermanentError,
     SettingField,
     Sleep,
     html_to_text,
+    import_from,
     iso_z,
     parse_time,
     require,
@@ -43,7 +43,6 @@ from tickets.records import MAX_BODY_CHARS, CustomerRecord, InvalidRecord, Messa
 VENDOR = "Help Scout"
 BASE_URL = "https://api.helpscout.net"
 OAUTH_PATH = "/v2/oauth2/token"
-EPOCH = "2000-01-01T00:00:00Z"
 OVERLAP = timedelta(minutes=5)
 TOKEN_MARGIN_SECONDS = 60
 
@@ -112,13 +111,7 @@ class _HelpScoutApi:
 
 
 def _start(settings: Mapping[str, Any]) -> str:
-    value = str(settings.get("start_time") or "").strip()
-    if not value:
-        return EPOCH
-    moment = parse_time(value)
-    if moment is None:
-        raise ConfigurationError(f"Import from {value!r} is not a date; use a date like 2025-01-31.")
-    return iso_z(moment)
+    return iso_z(import_from(settings))
 
 
 def fetch(

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from tickets.connectors.base import (
+    IMPORT_FROM_DEFAULT,
     ApiClient,
     ConfigurationError,
     Connector,
@@ -32,6 +33,7 @@ from tickets.connectors.base import (
     SettingField,
     Sleep,
     html_to_text,
+    import_from,
     parse_time,
     require,
 )
@@ -96,13 +98,8 @@ def _client(settings: Mapping[str, Any], credentials: Mapping[str, Any], sleep: 
 
 
 def _start_time(settings: Mapping[str, Any]) -> int:
-    value = str(settings.get("start_time") or "").strip()
-    if not value:
-        return 0
-    moment = parse_time(value)
-    if moment is None:
-        raise ConfigurationError(f"Import from {value!r} is not a date; use a date like 2025-01-31.")
-    return int(moment.timestamp())
+    moment = import_from(settings)
+    return 0 if moment == IMPORT_FROM_DEFAULT else int(moment.timestamp())
 
 
 def _search_body(updated_after: int, starting_after: str | None, per_page: int = PER_PAGE) -> dict[str, Any]:

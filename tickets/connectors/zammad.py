@@ -26,6 +26,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from tickets.connectors.base import (
+    IMPORT_FROM_DEFAULT,
     ApiClient,
     ConfigurationError,
     Connector,
@@ -33,6 +34,7 @@ from tickets.connectors.base import (
     SettingField,
     Sleep,
     html_to_text,
+    import_from,
     iso_z,
     parse_time,
     require,
@@ -49,7 +51,7 @@ from tickets.records import (
 VENDOR = "Zammad"
 PER_PAGE = 100
 MAX_PAGES = 500
-EPOCH = "2000-01-01T00:00:00Z"
+EPOCH = iso_z(IMPORT_FROM_DEFAULT)
 
 STATES = {
     "new": "new",
@@ -98,13 +100,7 @@ def _client(settings: Mapping[str, Any], credentials: Mapping[str, Any], sleep: 
 
 
 def _start(settings: Mapping[str, Any]) -> str:
-    value = str(settings.get("start_time") or "").strip()
-    if not value:
-        return EPOCH
-    moment = parse_time(value)
-    if moment is None:
-        raise ConfigurationError(f"Import from {value!r} is not a date; use a date like 2025-01-31.")
-    return iso_z(moment)
+    return iso_z(import_from(settings))
 
 
 def _search_params(since: str, page_number: int) -> dict[str, Any]:

@@ -21,13 +21,14 @@ from datetime import datetime
 from typing import Any
 
 from tickets.connectors.base import (
+    IMPORT_FROM_DEFAULT,
     ApiClient,
-    ConfigurationError,
     Connector,
     Page,
     SettingField,
     Sleep,
     html_to_text,
+    import_from,
     parse_time,
     require,
 )
@@ -116,13 +117,8 @@ def _base_url(settings: Mapping[str, Any]) -> str:
 
 
 def _start_time(settings: Mapping[str, Any]) -> int:
-    value = str(settings.get("start_time") or "").strip()
-    if not value:
-        return 0
-    moment = parse_time(value)
-    if moment is None:
-        raise ConfigurationError(f"Import from {value!r} is not a date; use a date like 2025-01-31.")
-    return int(moment.timestamp())
+    moment = import_from(settings)
+    return 0 if moment == IMPORT_FROM_DEFAULT else int(moment.timestamp())
 
 
 def fetch(
