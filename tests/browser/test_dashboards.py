@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -44,7 +45,7 @@ def _demo_with_themes(source) -> dict[str, Theme]:
     while theme_stats_refresh():
         pass
     for days_ago in range(SPIKE_DAYS_AGO + 3, SPIKE_DAYS_AGO - 8, -1):
-        spikes_check(on=today - timezone.timedelta(days=days_ago))
+        spikes_check(on=today - timedelta(days=days_ago))
     return themes
 
 
