@@ -8,12 +8,18 @@ when, before, after — in the same transaction, so the histories are complete b
 from __future__ import annotations
 
 import datetime as dt
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from insights.models import Theme, ThemeStatus
+from insights.selectors import Period
 from roadmap.models import (
     BacklogItem,
     BacklogItemChange,
@@ -25,7 +31,11 @@ from roadmap.models import (
     EscalationStatus,
     ThemeLink,
 )
-from tickets.models import Ticket
+from roadmap.selectors import backlog_item_themes, backlog_item_tickets
+from tickets.connectors.base import ConfigurationError, ConnectorError
+from tickets.connectors.registry import connector_for
+from tickets.crypto import SecretsUnreadable, secrets_decrypt
+from tickets.models import Source, Ticket
 
 
 class EscalationError(ValueError):
@@ -282,3 +292,139 @@ def theme_link_delete(*, link: ThemeLink, user: Any, note: str = "") -> None:
     link.delete()
     _item_change(item, user=user, action="theme_unlinked", before=name, note=note.strip())
     item.save(update_fields=["updated_at"])
+
+
+# --- closing the loop: tagging a shipped item's tickets in the help desk --------------------------
+
+# A shipped item's affected tickets are those of its themes in this many days before it shipped (the
+# same set as the page's "Close the loop" CSV exports).
+CLOSE_THE_LOOP_DAYS = 90
+# Help desks take tags without spaces; Zendesk lowercases them and allows letters, digits, - _ : / .
+TAG_RE = re.compile(r"[a-z0-9][a-z0-9_\-:/.]{0,79}")
+
+
+def shipped_item_loop_period(*, item: BacklogItem) -> Period | None:
+    """For a shipped item: the days before shipping whose customers should hear about the fix."""
+    if item.shipped_at is None:
+        return None
+    shipped_on = timezone.localtime(item.shipped_at).date()
+    return Period(start=shipped_on - dt.timedelta(days=CLOSE_THE_LOOP_DAYS), end=shipped_on)
+
+
+def shipped_item_default_tag(*, item: BacklogItem) -> str:
+    return f"threadline-shipped-{item.pk}"
+
+
+def shipped_item_tag_valid(*, item: BacklogItem, tag: str) -> str:
+    """The tag as the help desk will store it; ``BacklogError`` when it cannot be written back."""
+    if item.status != BacklogItemStatus.SHIPPED or item.shipped_at is None:
+        raise BacklogError("Only a shipped item's tickets can be tagged: mark it shipped first")
+    tag = tag.strip().lower()
+    if not TAG_RE.fullmatch(tag):
+        raise BacklogError(
+            "A tag is one word of up to 80 letters, digits, dashes or underscores, e.g. "
+            f"{shipped_item_default_tag(item=item)}"
+        )
+    return tag
+
+
+def _tag_supported(kind: str) -> bool:
+    try:
+        return connector_for(kind).tag_tickets is not None
+    except ConfigurationError:  # uploads, webhooks, the API: nothing to write back to
+        return False
+
+
+@dataclass(frozen=True)
+class TagBackTarget:
+    """The affected tickets of one source, and whether its connector can tag them in the help desk."""
+
+    source: Source
+    external_ids: list[str]
+    supported: bool
+
+
+def _loop_tickets(item: BacklogItem) -> QuerySet[Ticket] | None:
+    period = shipped_item_loop_period(item=item)
+    theme_ids = backlog_item_themes(item=item) if period is not None else set()
+    if period is None or not theme_ids:
+        return None
+    return backlog_item_tickets(theme_ids=theme_ids, period=period)
+
+
+def shipped_item_tag_targets(*, item: BacklogItem) -> list[TagBackTarget]:
+    """The shipped item's affected tickets (those of the close-the-loop export) grouped by source, by name.
+
+    Three queries whatever the number of tickets; empty for an item that has not shipped.
+    """
+    tickets = _loop_tickets(item)
+    if tickets is None:
+        return []
+    by_source: dict[int, list[str]] = {}
+    for source_id, external_id in tickets.order_by("source_id", "external_id").values_list("source_id",
+                                                                                             "external_id"):
+        by_source.setdefault(source_id, []).append(external_id)
+    sources = Source.objects.filter(pk__in=list(by_source)).order_by("name")
+    return [TagBackTarget(source=source, external_ids=by_source[source.pk], supported=_tag_supported(source.kind))
+            for source in sources]
+
+
+def shipped_item_tag_counts(*, item: BacklogItem) -> list[tuple[Source, int, bool]]:
+    """(source, affected tickets, can be tagged) per source by name, for the item page: counts, not ids."""
+    tickets = _loop_tickets(item)
+    if tickets is None:
+        return []
+    counts = dict(tickets.order_by().values_list("source_id").annotate(n=Count("id")).values_list("source_id", "n"))
+    return [(source, counts[source.pk], _tag_supported(source.kind))
+            for source in Source.objects.filter(pk__in=list(counts)).order_by("name")]
+
+
+def shipped_item_tag_back(
+    *, item: BacklogItem, tag: str, user: Any, sleep: Callable[[float], None] = time.sleep
+) -> dict[str, int | str]:
+    """Write ``tag`` to the shipped item's affected tickets in each help desk whose connector can.
+
+    Returns, by source name, the number of tickets tagged, or a sentence saying why that source's
+    tickets were not (its connector cannot tag, the help desk refused, the credentials are unreadable).
+    Each source that was tagged gets one history row on the item. Running it again is harmless:
+    a help desk keeps a tag once however often it is added. No transaction is held while the help
+    desks answer.
+    """
+    tag = shipped_item_tag_valid(item=item, tag=tag)
+    outcome: dict[str, int | str] = {}
+    for target in shipped_item_tag_targets(item=item):
+        source = target.source
+        if not target.supported:
+            outcome[source.name] = f"{source.get_kind_display()} sources cannot be tagged from Threadline"
+            continue
+        tag_tickets = connector_for(source.kind).tag_tickets
+        assert tag_tickets is not None
+        try:
+            credentials = secrets_decrypt(source.credentials_encrypted)
+            count = tag_tickets(source.settings, credentials, target.external_ids, tag, sleep=sleep)
+        except SecretsUnreadable:
+            outcome[source.name] = "the stored credentials cannot be decrypted; an admin must enter them again"
+            continue
+        except ConnectorError as exc:
+            outcome[source.name] = str(exc)
+            continue
+        outcome[source.name] = count
+        with transaction.atomic():
+            _item_change(item, user=user, action="tagged",
+                         after=f"{count} ticket{'s' if count != 1 else ''} in {source.name} with {tag}")
+    return outcome
+
+
+def shipped_item_tag_back_queue(*, item: BacklogItem, tag: str, user: Any) -> Any:
+    """Queue ``shipped_item_tag_back`` on the ``ingest`` queue once the current transaction commits.
+
+    Raises ``BacklogError`` at once for an unshipped item or a malformed tag. Returns the task's result
+    handle when the task already ran (tasks run inline in the embedded setup), else None.
+    """
+    from roadmap.tasks import tag_back_shipped_item
+
+    tag = shipped_item_tag_valid(item=item, tag=tag)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    queued: list[Any] = []
+    transaction.on_commit(lambda: queued.append(tag_back_shipped_item.delay(item.pk, tag, user_id)))
+    return queued[0] if queued else None

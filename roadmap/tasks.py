@@ -30,3 +30,24 @@ def sync_backlog_source(backlog_source_id: int, full: bool = False, trigger: str
 def queue_due_backlog_syncs() -> None:
     """Beat, every few minutes: queue a sync of each backlog source whose interval has passed."""
     backlog_sources_sync_due_queue()
+
+
+@shared_task(queue="ingest")
+def tag_back_shipped_item(item_id: int, tag: str, user_id: int | None = None) -> dict[str, int | str]:
+    """Close the loop: tag a shipped item's affected tickets in their help desks (harmless to repeat)."""
+    from django.contrib.auth import get_user_model
+
+    from roadmap.models import BacklogItem
+    from roadmap.services import BacklogError, shipped_item_tag_back
+
+    try:
+        item = BacklogItem.objects.get(pk=item_id)
+    except BacklogItem.DoesNotExist:
+        logger.info("tagging the tickets of backlog item %s skipped: it was deleted", item_id)
+        return {}
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    try:
+        return shipped_item_tag_back(item=item, tag=tag, user=user)
+    except BacklogError as exc:  # moved out of shipped since it was queued
+        logger.info("tagging the tickets of backlog item %s skipped: %s", item_id, exc)
+        return {}

@@ -12,6 +12,7 @@ urlpatterns = [
     path("roadmap/items/new/", backlog.item_create, name="backlog_item_create"),
     path("roadmap/items/<int:pk>/edit/", backlog.item_update, name="backlog_item_update"),
     path("roadmap/items/<int:pk>/status/", backlog.item_status, name="backlog_item_status"),
+    path("roadmap/items/<int:pk>/tag-back/", backlog.item_tag_back, name="backlog_item_tag_back"),
     path("roadmap/links/new/", backlog.link_create, name="theme_link_create"),
     path("roadmap/links/<int:pk>/delete/", backlog.link_delete, name="theme_link_delete"),
     path("escalations/", escalations.escalations, name="escalation_list"),

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -50,6 +51,10 @@ from roadmap.services import (
     BacklogError,
     backlog_item_create,
     backlog_item_update,
+    shipped_item_default_tag,
+    shipped_item_loop_period,
+    shipped_item_tag_back_queue,
+    shipped_item_tag_counts,
     theme_link_create,
     theme_link_delete,
 )
@@ -60,8 +65,6 @@ CUSTOMERS_PER_PAGE = 25
 # Statuses in the order the board shows them: work under way first, closed work last.
 BOARD_ORDER = [BacklogItemStatus.IN_PROGRESS, BacklogItemStatus.PLANNED, BacklogItemStatus.IDEA,
                BacklogItemStatus.SHIPPED, BacklogItemStatus.WONT_DO]
-# Close the loop: a shipped item's export covers the customers who asked in this many days before it shipped.
-CLOSE_THE_LOOP_DAYS = 90
 
 
 def _period_label(period: Period) -> str:
@@ -198,6 +201,7 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
     can_edit, can_link = can(request.user, access_backlog_edit), can(request.user, access_backlog_link)
     links = backlog_item_links(item=found, period=period)
     loop_period = _close_the_loop_period(found)
+    tag_counts = shipped_item_tag_counts(item=found) if can_edit and loop_period else []
     return render(request, "roadmap/item_detail.html", {
         "item": found, "form": form, "period": period, "period_label": _period_label(period),
         "previous_label": _period_label(period.previous()), "demand": demand, "links": links,
@@ -207,6 +211,7 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
         "impact": impact, "impact_chart": _impact_chart(impact) if impact else "",
         "loop_query": _period_query(loop_period) if loop_period else "",
         "loop_label": _period_label(loop_period) if loop_period else "",
+        "tag_back": _tag_back_context(found, tag_counts),
         "can_edit": can_edit, "can_link": can_link,
         "edit_form": BacklogItemEditForm(initial={
             "title": found.title, "description": found.description, "kind": found.kind, "owner": found.owner_id,
@@ -219,10 +224,45 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _close_the_loop_period(found: BacklogItem) -> Period | None:
     """For a shipped item: the days before shipping whose customers should hear about the fix."""
-    if found.shipped_at is None:
+    return shipped_item_loop_period(item=found)
+
+
+def _tag_back_context(found: BacklogItem, counts: list[tuple[Any, int, bool]]) -> dict[str, Any] | None:
+    """The "tag these tickets in the help desk" form, when some affected ticket's help desk can take a tag."""
+    supported = [(source, count) for source, count, can_tag in counts if can_tag]
+    if not supported:
         return None
-    shipped_on = timezone.localtime(found.shipped_at).date()
-    return Period(start=shipped_on - timedelta(days=CLOSE_THE_LOOP_DAYS), end=shipped_on)
+    return {
+        "tickets": sum(count for _source, count in supported),
+        "sources": [source.name for source, _count in supported],
+        "unsupported": [source.name for source, _count, can_tag in counts if not can_tag],
+        "tag": shipped_item_default_tag(item=found),
+    }
+
+
+@require_POST
+@page_access(access_backlog_edit)
+def item_tag_back(request: HttpRequest, pk: int) -> HttpResponse:
+    """Close the loop: write a tag to the shipped item's affected tickets in their help desks."""
+    found = _item_or_404(pk)
+    try:
+        result = shipped_item_tag_back_queue(item=found, tag=request.POST.get("tag") or "", user=request.user)
+    except BacklogError as exc:
+        messages.error(request, str(exc))
+        return redirect("backlog_item_detail", pk=pk)
+    if result is None or not result.ready():
+        messages.success(request, "Tagging the tickets in the help desk; the item's history shows when it is done.")
+    elif result.failed():
+        messages.error(request, "Tagging the tickets failed; try again in a few minutes.")
+    else:
+        for source_name, outcome in (result.result or {}).items():
+            if isinstance(outcome, int):
+                messages.success(request, f"Tagged {outcome} ticket{pluralize(outcome)} in {source_name}.")
+            else:
+                messages.warning(request, f"{source_name}: not tagged — {outcome}.")
+        if not result.result:
+            messages.info(request, "No affected tickets to tag.")
+    return redirect("backlog_item_detail", pk=pk)
 
 
 def _item_csv(found: BacklogItem, theme_ids: set[int], period: Period, export: str) -> HttpResponse:

@@ -4,7 +4,7 @@ created from a theme in one click, and a shipped item's impact — with screensh
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
@@ -16,6 +16,7 @@ from roadmap.services import backlog_item_create
 from tests.browser.conftest import screenshot
 from tickets.demo import FADING_PROBLEM, demo_records, demo_timeline, demo_truth
 from tickets.demo_catalog import AREAS, PROBLEMS
+from tickets.records import ticket_record_from_dict
 from tickets.services import ingest_records
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -97,3 +98,78 @@ def test_a_product_manager_turns_unaddressed_demand_into_a_backlog_item(page, si
     assert verdict.startswith("Down "), verdict
     page.locator(".ship-impact .js-plotly-plot").wait_for()
     screenshot(page, "backlog-item")
+
+
+def test_a_product_manager_links_a_theme_to_an_item_from_the_theme_page(page, sign_in, source,
+                                                                        product_manager) -> None:
+    theme = Theme.objects.create(name="CSV export cut off", status=ThemeStatus.ACTIVE)
+    Theme.objects.create(name="Login loops", status=ThemeStatus.ACTIVE)
+    ingest_records(source=source, records=[ticket_record_from_dict({
+        "external_id": f"CSV-{n}", "subject": "Export stops at 10,000 rows", "body": "The CSV export is cut off.",
+        "created_at": (timezone.now() - timedelta(days=n + 1)).isoformat(), "requester_email": f"c{n}@acme.test",
+    }) for n in range(3)])
+    TicketTheme.objects.bulk_create([TicketTheme(ticket=ticket, theme=theme, method=AssignmentMethod.MANUAL,
+                                                 confidence=1.0) for ticket in source.tickets.all()])
+    theme_stats_mark_dirty(ticket_ids=list(source.tickets.values_list("id", flat=True)))
+    while theme_stats_refresh():
+        pass
+    item = backlog_item_create(user=product_manager, title="Stream CSV exports", status="planned")
+    backlog_item_create(user=product_manager, title="Fix login redirects", status="idea")
+    sign_in(product_manager)
+
+    page.goto(f"/themes/{theme.pk}/")
+    assert "Linked to no backlog item" in page.content()
+    page.get_by_label("Backlog item").select_option(label="Stream CSV exports (planned)")
+    page.get_by_role("button", name="Link", exact=True).click()
+    page.wait_for_url(f"**/themes/{theme.pk}/**")
+    linked = page.locator("ul.theme-backlog")
+    linked.get_by_role("link", name="Stream CSV exports").wait_for()
+    assert "Linked to no backlog item" not in page.content()
+    assert "now counts as demand for" in page.locator(".flash, .messages").first.inner_text()
+    screenshot(page, "theme-linked-to-item")
+    assert [link.theme_id for link in item.theme_links.all()] == [theme.pk]
+
+    linked.get_by_role("link", name="Stream CSV exports").click()
+    page.wait_for_url(f"**/roadmap/items/{item.pk}/**")
+    themes = page.locator("section.card", has=page.get_by_role("heading", name="Linked themes"))
+    assert themes.get_by_role("link", name="CSV export cut off").is_visible()
+    assert "3" in themes.locator("tbody tr").first.inner_text()  # its three tickets count as demand
+    screenshot(page, "item-linked-from-theme")
+
+
+def test_a_product_manager_tags_a_shipped_items_tickets_in_zendesk(page, sign_in, product_manager) -> None:
+    from tests.connectors.fake_zendesk import EMAIL, TOKEN, FakeZendesk
+    from tests.connectors.server import serving
+    from tickets.crypto import secrets_encrypt
+    from tickets.models import Source, SourceKind
+
+    fake = FakeZendesk()
+    with serving(fake):
+        desk = Source.objects.create(
+            name="Zendesk EU", kind=SourceKind.ZENDESK,
+            settings={"subdomain": "acme", "email": EMAIL, "base_url": fake.base_url},
+            credentials_encrypted=secrets_encrypt({"api_token": TOKEN}))
+        theme = Theme.objects.create(name="CSV export cut off", status=ThemeStatus.ACTIVE)
+        for n in (41, 42, 43):
+            fake.add_ticket(n, "Export stops at 10,000 rows", 101, [(101, "The CSV export is cut off.", True)])
+        ingest_records(source=desk, records=[ticket_record_from_dict({
+            "external_id": str(n), "subject": "Export stops at 10,000 rows", "body": "The CSV export is cut off.",
+            "created_at": (timezone.now() - timedelta(days=n - 30)).isoformat(), "requester_email": f"c{n}@acme.test",
+        }) for n in (41, 42, 43)])
+        TicketTheme.objects.bulk_create([TicketTheme(ticket=ticket, theme=theme, method=AssignmentMethod.MANUAL,
+                                                     confidence=1.0) for ticket in desk.tickets.all()])
+        item = backlog_item_create(user=product_manager, title="Stream CSV exports", status="shipped",
+                                   shipped_at=timezone.now() - timedelta(days=2), themes=[theme])
+        sign_in(product_manager)
+
+        page.goto(f"/roadmap/items/{item.pk}/")
+        form = page.locator("form.tag-back")
+        assert "Tag these 3 tickets in the help desk (Zendesk EU)" in form.inner_text()
+        assert form.get_by_role("textbox").input_value() == f"threadline-shipped-{item.pk}"
+        form.get_by_role("textbox").fill("csv-streaming-shipped")
+        form.get_by_role("button", name="Tag tickets").click()
+        page.get_by_text("Tagged 3 tickets in Zendesk EU.").wait_for()
+        assert "Tagged 3 tickets in Zendesk EU with csv-streaming-shipped" in page.locator(".history").inner_text()
+        screenshot(page, "backlog-item-tagged")
+
+    assert fake.tag_updates == [([41, 42, 43], ["csv-streaming-shipped"])]

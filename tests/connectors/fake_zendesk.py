@@ -13,6 +13,7 @@ from tests.connectors.server import FakeService, Reply, Request
 EMAIL = "ada@acme.test"
 TOKEN = "zd-secret-token-4711"
 EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
+UPDATE_MANY_PATH = "/api/v2/tickets/update_many.json"
 
 
 def iso(ts: int) -> str:
@@ -50,6 +51,8 @@ class FakeZendesk(FakeService):
         self.gate: threading.Event | None = None  # when set, comment requests wait for it
         self.entered = threading.Event()
         self._next_comment_id = 9000
+        self.tag_updates: list[tuple[list[int], list[str]]] = []  # (ids, additional_tags) of each bulk update
+        self._next_job = 0
 
     # --- the data -------------------------------------------------------------------------------
 
@@ -129,6 +132,8 @@ class FakeZendesk(FakeService):
         if request.path == "/api/v2/tickets/count.json":
             live = sum(1 for t in self.tickets.values() if t["status"] != "deleted")
             return Reply(200, {"count": {"value": live, "refreshed_at": iso(self.clock)}})
+        if request.path == UPDATE_MANY_PATH and request.method == "PUT":
+            return self._update_many(request)
         if request.path == "/api/v2/users/me.json":
             return Reply(200, {"user": self.users[9]})
         return Reply(404, {"error": "InvalidEndpoint", "description": "Not found"})
@@ -177,6 +182,38 @@ class FakeZendesk(FakeService):
                 for t in page
             ]
         return Reply(200, body, {"X-Rate-Limit": "10", "X-Rate-Limit-Remaining": "9"})
+
+    def _update_many(self, request: Request) -> Reply:
+        """Bulk update: at most 100 ids; ``additional_tags`` are added to the tickets' tags in a queued job."""
+        try:
+            ids = [int(part) for part in request.query.get("ids", "").split(",") if part]
+        except ValueError:
+            return Reply(400, {"error": "InvalidValue", "description": "ids must be numbers"})
+        if not ids or len(ids) > 100:
+            return Reply(400, {"error": "InvalidValue", "description": "Between 1 and 100 ids are allowed"})
+        ticket = (request.json() or {}).get("ticket") or {}
+        tags = [str(tag) for tag in ticket.get("additional_tags") or []]
+        self.tag_updates.append((ids, tags))
+        for ticket_id in ids:
+            if ticket_id in self.tickets:
+                existing = self.tickets[ticket_id]["tags"]
+                self.update_ticket(ticket_id, tags=existing + [tag for tag in tags if tag not in existing])
+        self._next_job += 1
+        job_id = f"job{self._next_job:08d}"
+        return Reply(
+            200,
+            {
+                "job_status": {
+                    "id": job_id,
+                    "url": f"{self.base_url}/api/v2/job_statuses/{job_id}.json",
+                    "status": "queued",
+                    "total": len(ids),
+                    "progress": None,
+                    "message": None,
+                    "results": None,
+                }
+            },
+        )
 
     def _comments(self, ticket_id: int, request: Request) -> Reply:
         ticket = self.tickets.get(ticket_id)

@@ -239,6 +239,7 @@ def test_the_url_names_all_have_tests() -> None:
         # tested in test_backlog_pages
         "roadmap_board", "roadmap_unaddressed", "backlog_item_detail", "backlog_item_create", "backlog_item_update",
         "backlog_item_status", "theme_link_create", "theme_link_delete",
+        "backlog_item_tag_back",  # tested in test_tag_back
     }
 
 

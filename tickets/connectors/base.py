@@ -105,6 +105,13 @@ class TestConnectionFunction(Protocol):
     def __call__(self, settings: Mapping[str, Any], credentials: Mapping[str, Any], *, sleep: Sleep) -> str: ...
 
 
+class TagTicketsFunction(Protocol):
+    def __call__(
+        self, settings: Mapping[str, Any], credentials: Mapping[str, Any], external_ids: list[str], tag: str, *,
+        sleep: Sleep,
+    ) -> int: ...
+
+
 @dataclass(frozen=True)
 class Connector:
     """A help desk: its settings, and the two things a sync needs from it.
@@ -112,6 +119,11 @@ class Connector:
     ``fetch(settings, credentials, cursor, sleep=...)`` yields ``Page`` objects from ``cursor`` on
     (an empty cursor means from the beginning); ``test_connection(settings, credentials, sleep=...)``
     checks the credentials and says what it found, e.g. "Signed in as Ada; 12,408 tickets".
+
+    Optional capabilities (None when the help desk's connector does not offer them):
+    ``tag_tickets(settings, credentials, external_ids, tag, sleep=...)`` adds ``tag`` to those tickets
+    in the help desk, keeping their other tags, and returns how many it tagged (closing the loop on a
+    shipped backlog item). Tagging a ticket twice is harmless.
     """
 
     kind: str
@@ -119,6 +131,7 @@ class Connector:
     fields: tuple[SettingField, ...]
     fetch: FetchFunction
     test_connection: TestConnectionFunction
+    tag_tickets: TagTicketsFunction | None = None
 
     @property
     def secret_keys(self) -> frozenset[str]:

@@ -18,6 +18,9 @@ API (developers.freshdesk.com, API v2):
 - Auth: HTTP Basic with the API key as user name and ``X`` as password. Rate limits: 429 with
   ``Retry-After``; ``X-RateLimit-Remaining`` per minute.
 - ``GET /api/v2/agents/me`` for the connection test.
+- Tagging (closing the loop on a shipped backlog item): ``PUT /api/v2/tickets/{id}`` with ``tags``
+  replaces a ticket's tags, so each ticket's tags are read first (``GET /api/v2/tickets/{id}``) and
+  the new one is added to them; a ticket that has it already is left alone, a deleted one skipped.
 """
 
 from __future__ import annotations
@@ -275,4 +278,39 @@ def connection_check(settings: Mapping[str, Any], credentials: Mapping[str, Any]
     return f"Signed in as {contact.get('name') or contact.get('email') or 'the agent'}; tickets are readable"
 
 
-CONNECTOR = Connector(kind="freshdesk", label="Freshdesk", fields=FIELDS, fetch=fetch, test_connection=connection_check)
+def tag_tickets(
+    settings: Mapping[str, Any],
+    credentials: Mapping[str, Any],
+    external_ids: list[str],
+    tag: str,
+    *,
+    sleep: Sleep = time.sleep,
+) -> int:
+    """Add ``tag`` to each ticket, keeping its other tags; returns how many tickets carry it now.
+
+    Two requests per ticket (Freshdesk has no "add a tag" update); tickets deleted meanwhile are skipped.
+    """
+    tagged = 0
+    with _client(settings, credentials, sleep) as client:
+        for external_id in dict.fromkeys(str(external_id) for external_id in external_ids):
+            ticket = client.get_json(f"/api/v2/tickets/{external_id}", missing_ok=True)
+            if ticket is None:
+                continue
+            tags = [str(existing) for existing in ticket.get("tags") or []]
+            if tag not in tags:
+                updated = client.request("PUT", f"/api/v2/tickets/{external_id}", json={"tags": [*tags, tag]},
+                                         missing_ok=True)
+                if updated is None:
+                    continue
+            tagged += 1
+    return tagged
+
+
+CONNECTOR = Connector(
+    kind="freshdesk",
+    label="Freshdesk",
+    fields=FIELDS,
+    fetch=fetch,
+    test_connection=connection_check,
+    tag_tickets=tag_tickets,
+)

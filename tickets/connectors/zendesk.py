@@ -11,6 +11,9 @@ API (developer.zendesk.com, Ticketing API):
   with ``page[size]``, ``meta.has_more`` and ``links.next``); author roles from the sideloaded users.
 - Auth: API token, HTTP Basic ``{email}/token:{api_token}``. Rate limits: 429 with ``Retry-After``.
 - ``GET /api/v2/tickets/count.json`` and ``GET /api/v2/users/me.json`` for the connection test.
+- ``PUT /api/v2/tickets/update_many.json?ids=1,2,3`` with ``{"ticket": {"additional_tags": [tag]}}``
+  adds a tag to at most 100 tickets, keeping their other tags; Zendesk queues it as a background job
+  and answers with a ``job_status`` (accepted, not yet done).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ VENDOR = "Zendesk"
 EXPORT_PATH = "/api/v2/incremental/tickets/cursor.json"
 SIDELOADS = "users,organizations,metric_sets"
 EXPORT_PAGE_SIZE = 1000
+UPDATE_MANY_PATH = "/api/v2/tickets/update_many.json"
+UPDATE_MANY_MAX_IDS = 100
 COMMENTS_PAGE_SIZE = 100
 
 STATUSES = {
@@ -273,6 +278,40 @@ def connection_check(settings: Mapping[str, Any], credentials: Mapping[str, Any]
     return f"{who}; {count:,} tickets" if isinstance(count, int) else who
 
 
+def tag_tickets(
+    settings: Mapping[str, Any],
+    credentials: Mapping[str, Any],
+    external_ids: list[str],
+    tag: str,
+    *,
+    sleep: Sleep = time.sleep,
+) -> int:
+    """Add ``tag`` to the tickets (their other tags stay), 100 per bulk update; returns how many were sent.
+
+    Each bulk update is a background job in Zendesk: an accepted request counts its tickets as tagged.
+    """
+    ids = sorted({str(external_id) for external_id in external_ids if str(external_id).strip()}, key=_id_order)
+    tagged = 0
+    with _client(settings, credentials, sleep) as client:
+        for start in range(0, len(ids), UPDATE_MANY_MAX_IDS):
+            chunk = ids[start : start + UPDATE_MANY_MAX_IDS]
+            client.request(
+                "PUT", UPDATE_MANY_PATH, params={"ids": ",".join(chunk)},
+                json={"ticket": {"additional_tags": [tag]}},
+            )
+            tagged += len(chunk)
+    return tagged
+
+
+def _id_order(external_id: str) -> tuple[int, str]:
+    return (int(external_id), "") if external_id.isdigit() else (0, external_id)
+
+
 CONNECTOR = Connector(
-    kind="zendesk", label="Zendesk Support", fields=FIELDS, fetch=fetch, test_connection=connection_check
+    kind="zendesk",
+    label="Zendesk Support",
+    fields=FIELDS,
+    fetch=fetch,
+    test_connection=connection_check,
+    tag_tickets=tag_tickets,
 )
