@@ -11,15 +11,12 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from insights.models import Theme, ThemeStatus
-from insights.selectors import Period
 from roadmap.models import (
     BacklogItem,
     BacklogItemChange,
@@ -31,11 +28,11 @@ from roadmap.models import (
     EscalationStatus,
     ThemeLink,
 )
-from roadmap.selectors import backlog_item_themes, backlog_item_tickets
-from tickets.connectors.base import ConfigurationError, ConnectorError
+from roadmap.selectors import shipped_item_tag_targets
+from tickets.connectors.base import ConnectorError
 from tickets.connectors.registry import connector_for
 from tickets.crypto import SecretsUnreadable, secrets_decrypt
-from tickets.models import Source, Ticket
+from tickets.models import Ticket
 
 
 class EscalationError(ValueError):
@@ -296,19 +293,8 @@ def theme_link_delete(*, link: ThemeLink, user: Any, note: str = "") -> None:
 
 # --- closing the loop: tagging a shipped item's tickets in the help desk --------------------------
 
-# A shipped item's affected tickets are those of its themes in this many days before it shipped (the
-# same set as the page's "Close the loop" CSV exports).
-CLOSE_THE_LOOP_DAYS = 90
 # Help desks take tags without spaces; Zendesk lowercases them and allows letters, digits, - _ : / .
 TAG_RE = re.compile(r"[a-z0-9][a-z0-9_\-:/.]{0,79}")
-
-
-def shipped_item_loop_period(*, item: BacklogItem) -> Period | None:
-    """For a shipped item: the days before shipping whose customers should hear about the fix."""
-    if item.shipped_at is None:
-        return None
-    shipped_on = timezone.localtime(item.shipped_at).date()
-    return Period(start=shipped_on - dt.timedelta(days=CLOSE_THE_LOOP_DAYS), end=shipped_on)
 
 
 def shipped_item_default_tag(*, item: BacklogItem) -> str:
@@ -326,57 +312,6 @@ def shipped_item_tag_valid(*, item: BacklogItem, tag: str) -> str:
             f"{shipped_item_default_tag(item=item)}"
         )
     return tag
-
-
-def _tag_supported(kind: str) -> bool:
-    try:
-        return connector_for(kind).tag_tickets is not None
-    except ConfigurationError:  # uploads, webhooks, the API: nothing to write back to
-        return False
-
-
-@dataclass(frozen=True)
-class TagBackTarget:
-    """The affected tickets of one source, and whether its connector can tag them in the help desk."""
-
-    source: Source
-    external_ids: list[str]
-    supported: bool
-
-
-def _loop_tickets(item: BacklogItem) -> QuerySet[Ticket] | None:
-    period = shipped_item_loop_period(item=item)
-    theme_ids = backlog_item_themes(item=item) if period is not None else set()
-    if period is None or not theme_ids:
-        return None
-    return backlog_item_tickets(theme_ids=theme_ids, period=period)
-
-
-def shipped_item_tag_targets(*, item: BacklogItem) -> list[TagBackTarget]:
-    """The shipped item's affected tickets (those of the close-the-loop export) grouped by source, by name.
-
-    Three queries whatever the number of tickets; empty for an item that has not shipped.
-    """
-    tickets = _loop_tickets(item)
-    if tickets is None:
-        return []
-    by_source: dict[int, list[str]] = {}
-    for source_id, external_id in tickets.order_by("source_id", "external_id").values_list("source_id",
-                                                                                             "external_id"):
-        by_source.setdefault(source_id, []).append(external_id)
-    sources = Source.objects.filter(pk__in=list(by_source)).order_by("name")
-    return [TagBackTarget(source=source, external_ids=by_source[source.pk], supported=_tag_supported(source.kind))
-            for source in sources]
-
-
-def shipped_item_tag_counts(*, item: BacklogItem) -> list[tuple[Source, int, bool]]:
-    """(source, affected tickets, can be tagged) per source by name, for the item page: counts, not ids."""
-    tickets = _loop_tickets(item)
-    if tickets is None:
-        return []
-    counts = dict(tickets.order_by().values_list("source_id").annotate(n=Count("id")).values_list("source_id", "n"))
-    return [(source, counts[source.pk], _tag_supported(source.kind))
-            for source in Source.objects.filter(pk__in=list(counts)).order_by("name")]
 
 
 def shipped_item_tag_back(

@@ -45,6 +45,8 @@ from roadmap.selectors import (
     backlog_item_themes,
     backlog_item_tickets,
     backlog_items_open,
+    shipped_item_loop_period,
+    shipped_item_tag_counts,
     unaddressed_demand,
 )
 from roadmap.services import (
@@ -52,9 +54,7 @@ from roadmap.services import (
     backlog_item_create,
     backlog_item_update,
     shipped_item_default_tag,
-    shipped_item_loop_period,
     shipped_item_tag_back_queue,
-    shipped_item_tag_counts,
     theme_link_create,
     theme_link_delete,
 )

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from insights.models import Theme, ThemeStatus
 from roadmap.models import BacklogItem
-from roadmap.services import BacklogError, backlog_item_create, shipped_item_tag_back, shipped_item_tag_targets
+from roadmap.selectors import shipped_item_tag_targets
+from roadmap.services import BacklogError, backlog_item_create, shipped_item_tag_back
 from tests.connectors.fake_zendesk import EMAIL, TOKEN, UPDATE_MANY_PATH, FakeZendesk
 from tests.connectors.server import FakeService, Reply, Request, serving
 from tests.roadmap.conftest import make_ticket
