@@ -39,7 +39,7 @@ from roadmap.models import (
     BacklogSyncRunStatus,
 )
 from roadmap.services import _item_change
-from tickets.connectors.base import ConnectorError
+from tickets.connectors.base import ConnectorError, settings_merged
 from tickets.crypto import SecretsUnreadable, secrets_decrypt, secrets_encrypt
 
 logger = logging.getLogger(__name__)
@@ -91,9 +91,9 @@ def backlog_source_configure(
         source, created = BacklogSource.objects.select_for_update().get_or_create(name=name, defaults={"kind": kind})
         if source.kind != kind:
             raise ValueError(f"backlog source {name!r} is a {source.kind} source; its kind cannot change to {kind}")
-        source.settings = _merged(source.settings, settings_update or {})
+        source.settings = settings_merged(source.settings, settings_update or {})
         source.credentials_encrypted = secrets_encrypt(
-            _merged(secrets_decrypt(source.credentials_encrypted), secrets_update or {})
+            settings_merged(secrets_decrypt(source.credentials_encrypted), secrets_update or {})
         )
         if mapping is not None:
             source.status_mapping = mapping
@@ -103,16 +103,6 @@ def backlog_source_configure(
             source.enabled = enabled
         source.save()
     return source, created
-
-
-def _merged(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(stored)
-    for key, value in update.items():
-        if value in (None, ""):
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
 
 
 def backlog_source_test_connection(*, backlog_source: BacklogSource, sleep: Sleep = time.sleep) -> str:

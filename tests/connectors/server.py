@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class FakeService:
+class FakeService(ABC):
     """A vendor's API in miniature: subclasses answer ``route``; every request is recorded."""
 
     base_url = ""
@@ -45,8 +46,9 @@ class FakeService:
             self.requests.append(request)
             return self.route(request)
 
+    @abstractmethod
     def route(self, request: Request) -> Reply:
-        raise NotImplementedError
+        """The vendor's answer to one request."""
 
     def paths(self) -> list[str]:
         return [request.path for request in self.requests]

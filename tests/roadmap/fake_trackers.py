@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import re
+from abc import abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -60,26 +61,33 @@ class FakeTracker(FakeService):
         return None
 
     # What the tests drive, implemented by each tracker.
+    @abstractmethod
     def key(self, number: int) -> str:
-        raise NotImplementedError
+        """Implemented by each tracker."""
 
+    @abstractmethod
     def settings(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Implemented by each tracker."""
 
+    @abstractmethod
     def secrets(self, token: str | None = None) -> dict[str, Any]:
-        raise NotImplementedError
+        """Implemented by each tracker."""
 
+    @abstractmethod
     def seed(self) -> None:
-        raise NotImplementedError
+        """Implemented by each tracker."""
 
+    @abstractmethod
     def ship(self, number: int) -> None:
-        raise NotImplementedError
+        """Implemented by each tracker."""
 
+    @abstractmethod
     def retitle(self, number: int, title: str) -> None:
-        raise NotImplementedError
+        """Implemented by each tracker."""
 
+    @abstractmethod
     def closed_at(self, number: int) -> datetime:
-        raise NotImplementedError
+        """Implemented by each tracker."""
 
 
 # --- GitHub ------------------------------------------------------------------------------------

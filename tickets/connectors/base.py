@@ -425,6 +425,17 @@ def parse_time(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def settings_merged(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored`` with ``update`` applied: a key given an empty value (or None) is removed."""
+    merged = dict(stored)
+    for key, value in update.items():
+        if value in (None, ""):
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
 # Where a first sync starts when the source names no "import from" date: before any help desk.
 IMPORT_FROM_DEFAULT = datetime(2000, 1, 1, tzinfo=UTC)
 

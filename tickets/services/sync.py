@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from tickets.connectors.base import ConnectorError
+from tickets.connectors.base import ConnectorError, settings_merged
 from tickets.connectors.registry import MODULES as CONNECTOR_MODULES
 from tickets.connectors.registry import connector_for
 from tickets.crypto import SecretsUnreadable, secrets_decrypt, secrets_encrypt
@@ -288,9 +288,9 @@ def source_configure(
         source, created = Source.objects.select_for_update().get_or_create(name=name, defaults={"kind": kind})
         if source.kind != kind:
             raise ValueError(f"source {name!r} is a {source.kind} source; its kind cannot change to {kind}")
-        source.settings = _merged(source.settings, settings_update)
+        source.settings = settings_merged(source.settings, settings_update)
         source.credentials_encrypted = secrets_encrypt(
-            _merged(secrets_decrypt(source.credentials_encrypted), secrets_update)
+            settings_merged(secrets_decrypt(source.credentials_encrypted), secrets_update)
         )
         if sync_interval_minutes is not None:
             source.sync_interval_minutes = sync_interval_minutes or None
@@ -298,13 +298,3 @@ def source_configure(
             source.enabled = enabled
         source.save()
     return source, created
-
-
-def _merged(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(stored)
-    for key, value in update.items():
-        if value in (None, ""):
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
