@@ -119,6 +119,9 @@ def test_a_support_lead_triages_reviews_and_escalates_and_a_pm_links_it(
     # the themes and Enter files it.
     page.keyboard.press("j")
     page.keyboard.press("t")
+    # The picker is focused once htmx has swapped it in and bound its form (htmx:load): typing
+    # before that would race the binding and Enter would post the form without htmx.
+    page.locator("input[data-filter-select]:focus").wait_for()
     page.get_by_placeholder("Type to filter").fill("csv")
     page.keyboard.press("Enter")
     export_row = page.locator("[data-triage-row][data-mode=done]", has_text="CSV export cut off")
@@ -127,6 +130,7 @@ def test_a_support_lead_triages_reviews_and_escalates_and_a_pm_links_it(
     dark = page.locator("[data-triage-row]", has_text="Dark mode request")
     dark.get_by_role("button", name="New theme").click()
     dark_row = page.locator(f"#triage-row-{tickets['Dark mode request'].pk}")
+    dark_row.locator("input[name=name]:focus").wait_for()  # swapped in and bound by htmx
     dark_row.get_by_label("New theme").fill("Dark mode")
     dark_row.get_by_role("button", name="Create and file").click()
     page.locator(f"#triage-row-{tickets['Dark mode request'].pk}[data-mode=done]").wait_for()
