@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -24,10 +24,11 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from config.locks import advisory_lock
 from roadmap.connectors import tracker_for
 from roadmap.connectors.base import BacklogRecord, Tracker, status_for, status_mapping_valid
 from roadmap.models import (
@@ -153,25 +154,9 @@ def backlog_source_sync(
         return _run_finish(run)
 
 
-@contextmanager
-def _sync_lock(source_id: int) -> Iterator[bool]:
-    """On PostgreSQL a session advisory lock held across the sync's transactions (released by the
-    database if the worker dies); elsewhere the run claim under the source's row lock guards."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [SYNC_LOCK_NAMESPACE, source_id])
-        (locked,) = cursor.fetchone()
-    try:
-        yield bool(locked)
-    finally:
-        if locked:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SYNC_LOCK_NAMESPACE, source_id])
-            except DatabaseError:
-                logger.warning("could not release the sync lock of backlog source %s", source_id, exc_info=True)
+def _sync_lock(source_id: int) -> AbstractContextManager[bool]:
+    """Whether this process may sync the source (``config.locks.advisory_lock``)."""
+    return advisory_lock(SYNC_LOCK_NAMESPACE, source_id)
 
 
 def _run_claim(source: BacklogSource, trigger: str) -> BacklogSyncRun | None:

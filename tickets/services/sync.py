@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from config.locks import advisory_lock
 from tickets.connectors.base import ConnectorError, settings_merged
 from tickets.connectors.registry import MODULES as CONNECTOR_MODULES
 from tickets.connectors.registry import connector_for
@@ -100,30 +101,9 @@ def source_sync(
         return sync_run_finish(sync_run=sync_run)
 
 
-@contextmanager
-def _source_sync_lock(source_id: int) -> Iterator[bool]:
-    """Yield whether this process may sync the source.
-
-    On PostgreSQL a session-level advisory lock, held across the sync's many transactions and
-    released by the database if the worker dies. Elsewhere (SQLite, one process) the claim of the
-    run under the source's row lock is the guard; see ``_sync_run_claim``.
-    """
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [SYNC_LOCK_NAMESPACE, source_id])
-        (locked,) = cursor.fetchone()
-    try:
-        yield bool(locked)
-    finally:
-        if locked:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [SYNC_LOCK_NAMESPACE, source_id])
-            except DatabaseError:
-                # The connection is gone, and the lock with it; don't hide the error that got us here.
-                logger.warning("could not release the sync lock of source %s", source_id, exc_info=True)
+def _source_sync_lock(source_id: int) -> AbstractContextManager[bool]:
+    """Whether this process may sync the source (``config.locks.advisory_lock``)."""
+    return advisory_lock(SYNC_LOCK_NAMESPACE, source_id)
 
 
 def _connector_runs(source: Source) -> Any:
