@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -11,12 +12,12 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from insights.analysis.text import Turn, prepare_ticket
+from insights.analysis.text import PreparedText, Turn, prepare_ticket
 from insights.models import AssignmentMethod, ModelKind, ModelVersion, Theme, ThemeStatus, TicketAnalysis, TicketTheme
 from insights.services.stats import theme_stats_mark_dirty
 from insights.services.storage import VECTOR_DTYPE, _execute_binary, _ticket_themes_insert_postgres
 from insights.services.versions import model_version_active, model_version_load
-from tickets.models import IngestBatch, IngestBatchStatus, Ticket
+from tickets.models import IngestBatch, IngestBatchStatus, Message, Ticket
 
 
 def ingest_batch_process(*, batch_id: int) -> IngestBatch:
@@ -38,53 +39,88 @@ def ingest_batch_process(*, batch_id: int) -> IngestBatch:
 
 
 def tickets_analyse(*, ticket_ids: Sequence[int]) -> int:
-    """Prepare, vectorise and assign ``ticket_ids``; returns how many tickets exist of them."""
-    tickets = list(
-        Ticket.objects.filter(pk__in=ticket_ids).prefetch_related("messages").select_related("analysis")
-    )
+    """Prepare, vectorise and assign ``ticket_ids``; returns how many tickets exist of them.
+
+    Reads plain values, not model instances, and writes the analyses in one statement: at a
+    million tickets the ORM's objects cost more than the model's work (bench/assignment.py).
+    """
+    tickets = list(Ticket.objects.filter(pk__in=ticket_ids).order_by("pk").values_list("pk", "subject", "content_hash"))
     representation = model_version_active(ModelKind.REPRESENTATION)
-    analyses = [_analysis_prepared(ticket, representation) for ticket in tickets]
-    stale = [analysis for analysis in analyses if analysis is not None]
-    if representation is not None:
-        _vectorise(stale, representation)
-    TicketAnalysis.objects.bulk_create(
-        stale,
-        update_conflicts=True,
-        unique_fields=["ticket"],
-        update_fields=["text", "sentences", "vector", "representation_version", "content_hash"],
-    )
-    tickets_assign(ticket_ids=[t.pk for t in tickets])
+    representation_id = representation.pk if representation else None
+    current = {
+        ticket_id: (content_hash, version_id)
+        for ticket_id, content_hash, version_id in TicketAnalysis.objects.filter(ticket_id__in=ticket_ids)
+        .values_list("ticket_id", "content_hash", "representation_version_id")
+    }
+    stale = [ticket for ticket in tickets if current.get(ticket[0]) != (ticket[2], representation_id)]
+    turns = _turns_by_ticket([ticket_id for ticket_id, _, _ in stale])
+    analyses = [
+        _PreparedAnalysis(ticket_id, prepare_ticket(subject, turns.get(ticket_id, [])), content_hash)
+        for ticket_id, subject, content_hash in stale
+    ]
+    vectors: list[bytes | None] = [None] * len(analyses)
+    if representation is not None and analyses:
+        encoded = model_version_load(representation).transform([a.prepared.text for a in analyses])
+        vectors = [np.asarray(vector, dtype=VECTOR_DTYPE).tobytes() for vector in encoded]
+    _analyses_store(analyses, vectors, representation)
+    tickets_assign(ticket_ids=[ticket_id for ticket_id, _, _ in tickets])
     return len(tickets)
 
 
-def _analysis_prepared(ticket: Ticket, representation: ModelVersion | None) -> TicketAnalysis | None:
-    """A fresh analysis for ``ticket``, or None when the stored one is still current."""
-    current = getattr(ticket, "analysis", None)
-    if (
-        current is not None
-        and current.content_hash == ticket.content_hash
-        and current.representation_version_id == (representation.pk if representation else None)
-    ):
-        return None
-    prepared = prepare_ticket(
-        ticket.subject,
-        [Turn(role=m.author_role, body=m.body, is_public=m.is_public) for m in ticket.messages.all()],
-    )
-    return TicketAnalysis(
-        ticket=ticket,
-        text=prepared.text,
-        sentences=list(prepared.sentences),
-        content_hash=ticket.content_hash,
-    )
+class _PreparedAnalysis(NamedTuple):
+    ticket_id: int
+    prepared: PreparedText
+    content_hash: str
 
 
-def _vectorise(analyses: list[TicketAnalysis], representation: ModelVersion) -> None:
+def _turns_by_ticket(ticket_ids: list[int]) -> dict[int, list[Turn]]:
+    turns: dict[int, list[Turn]] = {}
+    messages = (
+        Message.objects.filter(ticket_id__in=ticket_ids)
+        .order_by("ticket_id", "created_at", "id")
+        .values_list("ticket_id", "author_role", "body", "is_public")
+    )
+    for ticket_id, role, body, is_public in messages:
+        turns.setdefault(ticket_id, []).append(Turn(role=role, body=body, is_public=is_public))
+    return turns
+
+
+def _analyses_store(
+    analyses: list[_PreparedAnalysis], vectors: list[bytes | None], representation: ModelVersion | None
+) -> None:
+    """Insert or replace the analyses; a rewritten one loses its classifier version, so the ticket's
+    changed text is assigned again."""
     if not analyses:
         return
-    vectors = model_version_load(representation).transform([a.text for a in analyses])
-    for analysis, vector in zip(analyses, vectors, strict=True):
-        analysis.vector = np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
-        analysis.representation_version = representation
+    if connection.vendor == "postgresql":
+        _execute_binary(  # the table name comes from the model, values are parameters
+            f"INSERT INTO {TicketAnalysis._meta.db_table} AS a (ticket_id, text, sentences, vector,"  # noqa: S608
+            " representation_version_id, content_hash, needs_triage, processed_at)"
+            " SELECT t, x, s::jsonb, v, %b::bigint, h, true, %b"
+            " FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bytea[], %b::text[]) AS r(t, x, s, v, h)"
+            " ON CONFLICT (ticket_id) DO UPDATE SET text = EXCLUDED.text, sentences = EXCLUDED.sentences,"
+            " vector = EXCLUDED.vector, representation_version_id = EXCLUDED.representation_version_id,"
+            " content_hash = EXCLUDED.content_hash, processed_at = EXCLUDED.processed_at,"
+            " classifier_version_id = NULL",
+            [
+                representation.pk if representation else None, timezone.now(),
+                [a.ticket_id for a in analyses], [a.prepared.text for a in analyses],
+                [json.dumps(list(a.prepared.sentences)) for a in analyses], vectors,
+                [a.content_hash for a in analyses],
+            ],
+        )
+        return
+    TicketAnalysis.objects.bulk_create(
+        [
+            TicketAnalysis(ticket_id=a.ticket_id, text=a.prepared.text, sentences=list(a.prepared.sentences),
+                           vector=vector, representation_version=representation, content_hash=a.content_hash,
+                           classifier_version=None)
+            for a, vector in zip(analyses, vectors, strict=True)
+        ],
+        update_conflicts=True,
+        unique_fields=["ticket"],
+        update_fields=["text", "sentences", "vector", "representation_version", "content_hash", "classifier_version"],
+    )
 
 
 def tickets_assign(*, ticket_ids: Sequence[int]) -> None:

@@ -53,6 +53,28 @@ def test_retraining_makes_an_active_version_that_assigns_new_tickets(labelled, s
     assert analysis.best_theme == labelled["Card declined abroad"]
 
 
+def test_a_ticket_whose_text_changes_is_assigned_again(labelled, source, django_capture_on_commit_callbacks) -> None:
+    from tickets.records import ticket_record_from_dict
+    from tickets.services import ingest_records
+
+    def ingest(body: str) -> TicketAnalysis:
+        record = ticket_record_from_dict({"external_id": "moved-1", "body": body, "created_at": "2026-03-02"})
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest_records(source=source, records=[record])
+        return TicketAnalysis.objects.get(ticket__external_id="moved-1")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        classifier_retrain()
+    assert ingest("my card was declined while abroad in italy").best_theme == labelled["Card declined abroad"]
+
+    changed = ingest("the csv export stops early and rows are missing")
+
+    assert changed.best_theme == labelled["CSV export cut off"]
+    assert list(TicketTheme.objects.filter(ticket_id=changed.pk).values_list("theme__name", flat=True)) == [
+        "CSV export cut off"
+    ]
+
+
 def test_the_model_never_overwrites_a_persons_decision(labelled, source, support_lead) -> None:
     ticket = source.tickets.get(external_id="Card-0")
     ticket_retag(ticket=ticket, themes=[labelled["CSV export cut off"]], user=support_lead)
