@@ -272,3 +272,24 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.pk} of {self.source} ({len(self.ticket_ids)} tickets)"
+
+
+class SignInFailure(models.Model):
+    """One failed sign-in (login page or API token), kept for the throttle window of ``tickets.signin``.
+
+    In the database rather than the cache so the limit holds across processes and while Redis is down.
+    """
+
+    username = models.CharField(max_length=254)  # as typed, lower-cased: the account it aimed at, if any
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "at"]),
+            models.Index(fields=["ip", "at"]),
+            models.Index(fields=["at"]),  # pruning
+        ]
+
+    def __str__(self) -> str:
+        return f"failed sign-in as {self.username!r} from {self.ip} at {self.at:%Y-%m-%d %H:%M}"
