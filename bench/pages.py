@@ -2,6 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/threadline_pages_bench \\
         .venv/bin/python bench/pages.py [--tickets N] [--days D] [--themes T] [--runs R] [--seed S] [--reuse]
+        [--only PAGE,PAGE…]
 
 It migrates the database, empties the ticket and insights tables and loads, with set-based SQL
 (``INSERT … SELECT generate_series``; no per-ticket ORM):
@@ -11,7 +12,11 @@ It migrates the database, empties the ticket and insights tables and loads, with
 - ``--themes`` granular themes in twelve areas; every ticket in one theme picked with a skew (a
   few big themes, a long tail) and one in ten in a second; one ticket in twenty unthemed;
 - the ThemeStat rows the statistics refresh would build, by the same grouping as
-  ``insights.services.stats._stats_of_days`` (theme × day × source × channel × plan, distinct tickets).
+  ``insights.services.stats._stats_of_days`` (theme × day × source × channel × plan, distinct tickets);
+- every ticket's analysis, the unthemed ones in the triage queue, with the order copies that
+  ``insights.services.stats.triage_order_refresh`` keeps;
+- ``BACKLOG_ITEMS`` backlog items in every status, each linked to two granular themes and one in ten
+  also to an area, and their demand rollup built by ``roadmap.services.backlog_demand_rebuild``.
 
 ``--reuse`` skips the load when the tables already hold ``--tickets`` tickets.
 
@@ -20,7 +25,8 @@ warm-up, then ``--runs`` timed renders; figures are medians in milliseconds, ser
 routing, middleware, every query and the template) and, as the baseline measured in the same run,
 ``SELECT count(*) FROM tickets_ticket`` and the raw SQL of the dashboard's main query (tickets per
 theme over 30 days from ThemeStat). It prints one JSON object; ``over_budget`` lists the pages
-above ``BUDGET_MS``.
+above ``BUDGET_MS``. ``--only`` renders only the named pages (and skips the baseline queries).
+The board's ``*_cache_cleared`` figures are its first load: the demand cache emptied before each render.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +49,7 @@ BUDGET_MS = 300
 ORGANIZATIONS = 5_000
 CUSTOMERS = 200_000
 AREAS = 12
+BACKLOG_ITEMS = 60
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         load(connection, tickets=args.tickets, days=args.days, themes=args.themes, seed=args.seed)
         load_seconds = round(time.perf_counter() - started, 1)
         print(f"loaded in {load_seconds} s", file=sys.stderr)
-    result = measure(connection, runs=args.runs)
+    result = measure(connection, runs=args.runs, only=args.only)
     result["load_seconds"] = load_seconds
     print(json.dumps(result))
     return 0
@@ -70,6 +79,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=7, help="timed renders per page; figures are medians")
     parser.add_argument("--seed", type=float, default=0.42, help="PostgreSQL setseed() value, in [-1, 1]")
     parser.add_argument("--reuse", action="store_true", help="keep already loaded data of the same size")
+    parser.add_argument("--only", type=lambda text: set(filter(None, text.split(","))), default=set(),
+                        help="comma-separated page names to render (default: all)")
     args = parser.parse_args(argv)
     if args.tickets < 1 or args.days < 1 or args.themes < 1 or args.runs < 1:
         parser.error("--tickets, --days, --themes and --runs must be at least 1")
@@ -110,11 +121,14 @@ def _setup_django() -> None:
 
 def load(connection: Any, *, tickets: int, days: int, themes: int, seed: float) -> None:
     """Empty the tables and fill them with set-based SQL (see the module docstring)."""
-    from insights.models import Theme, ThemeStat, TicketTheme
+    from insights.models import Theme, ThemeStat, TicketAnalysis, TicketTheme
+    from insights.services.stats import triage_order_refresh
+    from roadmap.models import BacklogItem
+    from roadmap.services import backlog_demand_rebuild
     from tickets.models import Customer, Organization, Source, Ticket
 
-    tables = ", ".join(m._meta.db_table for m in (TicketTheme, ThemeStat, Theme, Ticket, Customer, Organization,
-                                                     Source))
+    tables = ", ".join(m._meta.db_table for m in (TicketTheme, TicketAnalysis, ThemeStat, Theme, BacklogItem, Ticket,
+                                                     Customer, Organization, Source))
     statements = [
         f"TRUNCATE {tables} RESTART IDENTITY CASCADE",
         f"SELECT setseed({seed})",
@@ -166,7 +180,22 @@ def load(connection: Any, *, tickets: int, days: int, themes: int, seed: float) 
         " t.channel, coalesce(o.plan, ''), count(DISTINCT tt.ticket_id)"
         " FROM insights_tickettheme tt JOIN tickets_ticket t ON t.id = tt.ticket_id"
         " LEFT JOIN tickets_organization o ON o.id = t.organization_id GROUP BY 1, 2, 3, 4, 5",
-        "VACUUM ANALYZE",
+        # Every ticket analysed; the unthemed ones wait in the triage queue with the model's guess.
+        "INSERT INTO insights_ticketanalysis (ticket_id, text, sentences, content_hash, best_theme_id,"
+        " best_confidence, needs_triage, processed_at)"
+        f" SELECT t.id, t.subject, '[]', t.content_hash, {AREAS} + 1 + floor(random() * {themes})::int,"
+        " random() / 2, NOT EXISTS (SELECT 1 FROM insights_tickettheme tt WHERE tt.ticket_id = t.id), now()"
+        " FROM tickets_ticket t",
+        "INSERT INTO roadmap_backlogitem (title, description, kind, status, external_key, external_url,"
+        " created_at, updated_at) SELECT 'Item ' || i, '', 'feature',"
+        " (ARRAY['idea','planned','in_progress','shipped','wont_do'])[1 + i % 5], '', '', now(), now()"
+        f" FROM generate_series(1, {BACKLOG_ITEMS}) AS i",
+        # Two granular themes per item (the big ones too), and one item in ten covers a whole area.
+        "INSERT INTO roadmap_themelink (theme_id, item_id, note, created_at)"
+        f" SELECT DISTINCT {AREAS} + 1 + (i * k) % {themes}, i, '', now()"
+        f" FROM generate_series(1, {BACKLOG_ITEMS}) AS i CROSS JOIN (VALUES (1), (7)) AS m(k)",
+        "INSERT INTO roadmap_themelink (theme_id, item_id, note, created_at)"
+        f" SELECT 1 + i % {AREAS}, i, '', now() FROM generate_series(10, {BACKLOG_ITEMS}, 10) AS i",
     ]
     with connection.cursor() as cursor:
         cursor.execute("SET TIME ZONE 'UTC'")
@@ -174,12 +203,18 @@ def load(connection: Any, *, tickets: int, days: int, themes: int, seed: float) 
             started = time.perf_counter()
             cursor.execute(statement)
             print(f"{time.perf_counter() - started:7.1f} s  {statement[:70]}", file=sys.stderr)
+    for build in (backlog_demand_rebuild, triage_order_refresh):
+        started = time.perf_counter()
+        build()
+        print(f"{time.perf_counter() - started:7.1f} s  {build.__name__}()", file=sys.stderr)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
 
 
 # --- the measurement ----------------------------------------------------------------------------
 
 
-def measure(connection: Any, *, runs: int) -> dict[str, Any]:
+def measure(connection: Any, *, runs: int, only: set[str]) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.core.cache import cache
     from django.db.models import Sum
@@ -196,14 +231,19 @@ def measure(connection: Any, *, runs: int) -> dict[str, Any]:
     user_role_set(user, Role.PRODUCT_MANAGER)
     client = Client()
     client.force_login(user)
+    lead = users.filter(username="bench-lead").first() or users.create_user(username="bench-lead",
+                                                                             email="bench-lead@example.test")
+    user_role_set(lead, Role.SUPPORT_LEAD)
+    lead_client = Client()
+    lead_client.force_login(lead)
     today = timezone.localdate()
-    top = [row["theme_id"] for row in ThemeStat.objects.filter(day__gte=today - timezone.timedelta(days=29))
+    top = [row["theme_id"] for row in ThemeStat.objects.filter(day__gte=today - timedelta(days=29))
            .values("theme_id").annotate(n=Sum("tickets")).order_by("-n")[:10]]
     busiest = top[0]
     area = Theme.objects.get(pk=busiest).parent_id
     organization = Organization.objects.filter(plan="enterprise").first()
-    after = (today - timezone.timedelta(days=29)).isoformat()
-    before = (today + timezone.timedelta(days=1)).isoformat()
+    after = (today - timedelta(days=29)).isoformat()
+    before = (today + timedelta(days=1)).isoformat()
     pages = {
         "dashboard": "/",
         "dashboard_90_days": "/?period=90",
@@ -216,17 +256,36 @@ def measure(connection: Any, *, runs: int) -> dict[str, Any]:
         "compare": "/compare/",
         "ticket_list": "/tickets/",
         "ticket_list_theme_drilldown": f"/tickets/?theme={busiest}&created_after={after}&created_before={before}",
+        "roadmap_board": "/roadmap/",
+        "roadmap_board_7_days": "/roadmap/?period=7",
+        "roadmap_board_90_days": "/roadmap/?period=90",
+        "roadmap_board_custom_60_days": f"/roadmap/?period=custom&start={today - timedelta(days=59)}"
+                                         f"&end={today}",
+        "roadmap_board_by_arr": "/roadmap/?sort=arr",
     }
-    timings = {name: _median_ms(lambda url=url: _render(client, url), runs) for name, url in pages.items()}
-    # The theme page keeps the period's overall health (its baseline) in the cache for minutes:
-    # this is the page when nobody opened a theme page of that period lately.
-    timings["theme_cache_cleared"] = _median_ms(lambda: (cache.clear(), _render(client, pages["theme"])), runs)
-    baseline = {
+    lead_pages = {
+        "triage": "/triage/",
+        "triage_most_affected": "/triage/?order=affected",
+        "triage_most_affected_page_20": "/triage/?order=affected&page=20",
+    }
+    # The theme page keeps the period's overall health (its baseline) in the cache for minutes, and
+    # the board its demand: these are the pages when nobody opened one of that period lately.
+    cold = {"theme_cache_cleared": "theme", "roadmap_board_cache_cleared": "roadmap_board",
+            "roadmap_board_7_days_cache_cleared": "roadmap_board_7_days",
+            "roadmap_board_90_days_cache_cleared": "roadmap_board_90_days",
+            "roadmap_board_custom_60_days_cache_cleared": "roadmap_board_custom_60_days"}
+    timings = {name: _median_ms(partial(_render, client, url), runs) for name, url in pages.items()
+               if not only or name in only}
+    timings |= {name: _median_ms(partial(_render, lead_client, url), runs)
+                for name, url in lead_pages.items() if not only or name in only}
+    timings |= {name: _median_ms(partial(_render, client, pages[page], cache=cache), runs)
+                for name, page in cold.items() if not only or name in only}
+    baseline = {} if only else {
         "select_count_tickets": _median_ms(lambda: _sql(connection, "SELECT count(*) FROM tickets_ticket"), runs),
         "dashboard_main_query": _median_ms(lambda: _sql(
             connection,
             "SELECT theme_id, sum(tickets) FROM insights_themestat WHERE day BETWEEN %s AND %s GROUP BY theme_id",
-            [today - timezone.timedelta(days=29), today]), runs),
+            [today - timedelta(days=29), today]), runs),
     }
     return {
         "tickets": Ticket.objects.count(),
@@ -241,7 +300,10 @@ def measure(connection: Any, *, runs: int) -> dict[str, Any]:
     }
 
 
-def _render(client: Any, url: str) -> None:
+def _render(client: Any, url: str, *, cache: Any = None) -> None:
+    """One render; with ``cache``, emptied first (the page as nobody opened it lately)."""
+    if cache is not None:
+        cache.clear()
     response = client.get(url)
     if response.status_code != 200:
         raise SystemExit(f"{url} answered {response.status_code}")

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,6 +111,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tickets.access.navigation",
+                "config.context_processors.background_work",
             ],
         },
     },
@@ -188,9 +190,15 @@ REDIS_URL = env_str("REDIS_URL", "")
 _BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not _BROKER_URL)
 CELERY_BROKER_URL = _BROKER_URL or "memory://localhost/"
-# With Redis the cache (login and API throttles, short-lived counters) is shared by every process.
+# With Redis the cache (short-lived counters, the workers' heartbeat) is shared by every process.
+# While Redis is down it answers as an empty cache (config/cache.py) so pages keep serving; the short
+# socket timeouts bound what a Redis that does not answer costs a request.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {
+        "BACKEND": "config.cache.DegradingRedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
@@ -220,8 +228,20 @@ CELERY_BEAT_SCHEDULE = {
     # Each source's own interval (Source.sync_interval_minutes) decides whether it is due.
     "queue-due-source-syncs": {"task": "tickets.tasks.queue_due_syncs", "schedule": 60},
     "queue-due-backlog-syncs": {"task": "roadmap.tasks.queue_due_backlog_syncs", "schedule": 60},
+    # Hand-offs made while the broker was unreachable (config/dispatch.py) go out once it is back.
+    "send-deferred-tasks": {
+        "task": "insights.tasks.send_deferred_tasks", "schedule": 60, "options": {"queue": "default"}
+    },
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
+# Bounded socket timeouts: a Redis that stops answering makes a publish fail fast (and the hand-off
+# wait in PostgreSQL, config/dispatch.py) instead of holding a web request for minutes.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task whose worker died unacknowledged goes back to the queue after this many seconds (tasks are
+    # acknowledged late). It must outlast the longest task, or a running task is handed out twice.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -231,6 +251,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [  # DRF's three, with JSON nested too deeply answered 400 (not 500)
+        "tickets.api.parsers.JSONBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
 }
 # PAGE_SIZE is the default for pagination classes that views choose themselves (the ticket list
@@ -260,12 +285,21 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cook
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# The Content-Security-Policy comes from config.csp, on every response (DEBUG or not).
+# `manage.py check --deploy` with DEBUG off leaves two warnings to the operator, on purpose:
+# security.W004 until SECURE_HSTS_SECONDS is set (do it once HTTPS works for good: browsers remember
+# it) and security.W008 when the reverse proxy, not Django, redirects HTTP to HTTPS.
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 # Where spike alerts go: an email address and/or a Slack-compatible incoming-webhook URL.
 THREADLINE_ALERT_EMAIL = env_str("THREADLINE_ALERT_EMAIL", "")

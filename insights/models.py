@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from tickets.models import Ticket
 
@@ -117,9 +118,18 @@ class TicketAnalysis(models.Model):
     # Unthemed or below the confidence threshold: the triage queue and the next discovery.
     needs_triage = models.BooleanField(default=True)
     processed_at = models.DateTimeField(auto_now=True)
+    # The queue's "most affected" order, copied from the ticket and its organization so that a
+    # partial index serves it (insights.services.stats.triage_order_refresh keeps them current):
+    # the organization's ARR, -1 for none or unknown, and the ticket's created time.
+    triage_arr = models.DecimalField(max_digits=14, decimal_places=2, default=-1, db_default=-1)
+    triage_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["needs_triage", "best_confidence"])]
+        indexes = [
+            models.Index(fields=["needs_triage", "best_confidence"]),
+            models.Index(fields=["-triage_arr", "-triage_created_at", "-ticket"], condition=Q(needs_triage=True),
+                         name="analysis_triage_affected_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"analysis of ticket {self.ticket_id}"
@@ -322,3 +332,25 @@ class ThemeChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DeferredTask(models.Model):
+    """A task hand-off the broker could not take (Redis down), kept until the sweep can send it.
+
+    Written only when publishing failed; ``config.dispatch.deferred_tasks_send`` publishes the
+    rows in order and deletes each one it sent. Every task is safe to run twice, so a hand-off that
+    reached the broker after all and is sent again by the sweep does no harm.
+    """
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} deferred at {self.created_at:%Y-%m-%d %H:%M}"

@@ -789,13 +789,15 @@ def triage_queue(*, order: str) -> QuerySet[TicketAnalysis]:
     """Tickets the model could not theme confidently, with what a row shows, in one query.
 
     "Most affected" ranks by the organization's ARR: a wrong or missing theme on a big customer's
-    ticket is what skews revenue-weighted demand on the roadmap most; ties go newest first.
+    ticket is what skews revenue-weighted demand on the roadmap most; ties go newest first. It reads
+    the ARR and created time copied onto the analysis (``triage_order_refresh``), in the order of
+    their partial index; "newest" walks the tickets' created_at index. Both stop after a page.
     """
     queue = TicketAnalysis.objects.filter(needs_triage=True).select_related(
         "ticket", "ticket__source", "ticket__organization", "ticket__requester", "best_theme"
     ).defer("vector", "sentences")
     if order == "affected":
-        return queue.order_by(F("ticket__organization__arr").desc(nulls_last=True), "-ticket__created_at", "-ticket_id")
+        return queue.order_by("-triage_arr", "-triage_created_at", "-ticket_id")
     return queue.order_by("-ticket__created_at", "-ticket_id")
 
 

@@ -42,3 +42,14 @@ def retrain_classifier() -> None:
 @shared_task(acks_late=True)
 def discover_themes(run_id: int | None = None) -> None:
     services.discovery_run(run_id=run_id)
+
+
+@shared_task(queue="default")
+def send_deferred_tasks() -> None:
+    """Beat, every minute, on the light ``default`` queue: send the hand-offs deferred while the
+    broker was down. That a worker ran it is also the workers' heartbeat that admins see."""
+    from config.dispatch import deferred_tasks_send
+    from config.health import worker_heartbeat_record
+
+    worker_heartbeat_record()
+    deferred_tasks_send()

@@ -95,10 +95,11 @@ class BacklogSourceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Sync now (in the background)")
     def sync_now(self, request: HttpRequest, queryset: QuerySet[BacklogSource]) -> None:
+        from config.dispatch import task_dispatch
         from roadmap.tasks import sync_backlog_source
 
         for source in queryset.filter(enabled=True):
-            sync_backlog_source.delay(source.pk, trigger="manual")
+            task_dispatch(sync_backlog_source, source.pk, trigger="manual")
             self.message_user(request, f"{source.name}: sync queued; its run appears under Backlog sync runs.")
 
 

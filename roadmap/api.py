@@ -15,7 +15,6 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,12 +43,13 @@ from roadmap.services import (
     theme_link_delete,
 )
 from tickets.access import api_access
-from tickets.api.common import ErrorSerializer
+from tickets.api.common import ErrorSerializer, ValidationErrorSerializer
+from tickets.api.parsers import JSONBodyParser
 
 _UNAUTHENTICATED = OpenApiResponse(ErrorSerializer, description="No or invalid credentials.")
 _FORBIDDEN = OpenApiResponse(ErrorSerializer, description="The user's role does not allow this.")
 _NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such backlog item.")
-_INVALID = OpenApiResponse(ErrorSerializer, description="Invalid input; `detail` or the field says why.")
+_INVALID = OpenApiResponse(ValidationErrorSerializer, description="Invalid input; `detail` or the field says why.")
 
 _PERIOD_PARAMETERS = [
     OpenApiParameter("days", int, description="The last N days, today included (default 30, at most 366)."),
@@ -167,7 +167,7 @@ def _bad(exc: Exception) -> Response:
 
 
 class BacklogItemListApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
 
     def get_permissions(self) -> list[BasePermission]:
         return _by_method(get=access_backlog_read, post=access_backlog_edit)
@@ -215,7 +215,7 @@ class BacklogItemListApi(APIView):
 
 
 class BacklogItemDetailApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
 
     def get_permissions(self) -> list[BasePermission]:
         return _by_method(get=access_backlog_read, patch=access_backlog_edit)
@@ -322,7 +322,7 @@ class ThemeLinkSerializer(serializers.ModelSerializer):
 
 class ThemeLinkCreateApi(APIView):
     permission_classes = [api_access(access_backlog_link)]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
 
     class InputSerializer(serializers.Serializer):
         theme = serializers.IntegerField(help_text="Theme id; a broad area counts all its sub-themes.")
@@ -358,7 +358,10 @@ class ThemeLinkDeleteApi(APIView):
                    responses={204: None, 401: _UNAUTHENTICATED, 403: _FORBIDDEN,
                               404: OpenApiResponse(ErrorSerializer, description="The theme is not linked.")})
     def delete(self, request: Request, item_id: int, theme_id: int) -> Response:
-        link = ThemeLink.objects.select_related("item", "theme").filter(item_id=item_id, theme_id=theme_id).first()
+        # Each id through its own primary key: an id past the database's integer range is then simply
+        # not found, where a filter on the foreign key columns would overflow the driver.
+        item, theme = _item(item_id), Theme.objects.filter(pk=theme_id).first()
+        link = ThemeLink.objects.select_related("item", "theme").filter(item=item, theme=theme).first()
         if link is None:
             raise Http404
         theme_link_delete(link=link, user=request.user)
@@ -367,7 +370,7 @@ class ThemeLinkDeleteApi(APIView):
 
 class EscalationLinkApi(APIView):
     permission_classes = [api_access(access_escalations_link)]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
 
     class InputSerializer(serializers.Serializer):
         item = serializers.IntegerField(allow_null=True, help_text="Backlog item id; null unlinks.")

@@ -165,6 +165,70 @@ class ThemeLink(models.Model):
         return f"theme {self.theme_id} → item {self.item_id}"
 
 
+class BacklogDemandDay(models.Model):
+    """One day of an item's demand from one customer of one organization: what the board reads
+    instead of joining every ticket of every linked theme on each request.
+
+    ``tickets`` counts the item's distinct tickets of that (day, requester, organization): a ticket
+    has one of each, so sums over a period are the item's distinct tickets, and the distinct
+    requesters and organizations of a period's rows are exactly its distinct customers and
+    organizations, for any period. Ids are plain values, not foreign keys: a rollup row never
+    blocks deleting a customer. Rebuilt per day by the statistics refresh and per item when the
+    themes it counts change (``roadmap.services.backlog_demand_rebuild``).
+    """
+
+    item = models.ForeignKey(BacklogItem, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    requester_id = models.BigIntegerField(null=True)
+    organization_id = models.BigIntegerField(null=True)
+    tickets = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "item"]), models.Index(fields=["item", "day"])]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} on {self.day}: {self.tickets}"
+
+
+class BacklogDemandBuild(models.Model):
+    """Which themes an item's ``BacklogDemandDay`` rows were built from (its linked themes and all
+    below them, sorted ids). An item whose themes differ now — a theme moved under a linked area,
+    a link changed outside ``roadmap.services`` — has stale rows: the board counts it live until
+    the next refresh rebuilds it."""
+
+    item = models.OneToOneField(BacklogItem, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    themes = models.JSONField(default=list)
+    built_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"demand of item {self.item_id} from {len(self.themes)} themes"
+
+
+class BacklogDemandSnapshot(models.Model):
+    """An item's demand over the last ``days`` days up to ``as_of`` (the board's preset periods),
+    computed from its rollup by the statistics refresh and when its links change, so the board's
+    default views read one row per item. Valid only for ``as_of`` today and while the item counts
+    exactly ``themes``; otherwise the board reads the rollup."""
+
+    item = models.ForeignKey(BacklogItem, on_delete=models.CASCADE, related_name="+")
+    days = models.PositiveSmallIntegerField()
+    as_of = models.DateField()
+    themes = models.JSONField(default=list)
+    tickets = models.PositiveIntegerField(default=0)
+    customers = models.PositiveIntegerField(default=0)
+    organizations = models.PositiveIntegerField(default=0)
+    arr = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    previous_tickets = models.PositiveIntegerField(default=0)
+    previous_customers = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "days"], name="backlog_demand_snapshot_unique")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id}, {self.days} days to {self.as_of}: {self.customers} customers"
+
+
 class EscalationSeverity(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"

@@ -36,6 +36,9 @@ from insights.selectors import Period
 from roadmap.impact import Impact, Week, ship_impact
 from roadmap.models import (
     CLOSED_STATUSES,
+    BacklogDemandBuild,
+    BacklogDemandDay,
+    BacklogDemandSnapshot,
     BacklogItem,
     BacklogItemChange,
     BacklogItemStatus,
@@ -136,9 +139,11 @@ def backlog_items_linkable() -> QuerySet[BacklogItem]:
 # Demand for an item = the tickets of its linked themes (a linked area counts all its sub-themes),
 # in a period: tickets, distinct customers, distinct organizations and their ARR, against the
 # period before. Distinct customers rank the board, so one loud customer does not outweigh many
-# quiet ones. The whole board is one SQL statement: a VALUES table maps (key, theme) pairs, joined
-# to TicketTheme and Ticket on their indexes and grouped by key; the key is an item id for the
-# board and a link id for an item's own theme table.
+# quiet ones. Items are read from their rollup (``BacklogDemandDay``: per item, day, customer and
+# organization, kept current by the statistics refresh and rebuilt when links change), exact for
+# any period in one statement over a narrow table. An item whose rollup was built from other themes
+# than it counts now is computed live, as are an item's own per-link rows: a VALUES table maps
+# (key, theme) pairs, joined to TicketTheme and Ticket on their indexes and grouped by key.
 
 
 @dataclass
@@ -185,8 +190,9 @@ def theme_descendants(*, theme_ids: Iterable[int]) -> dict[int, set[int]]:
     return result
 
 
-def _item_themes(*, item_ids: Sequence[int] | None = None) -> dict[int, set[int]]:
-    """Item id → every theme counted for it (linked themes and their descendants)."""
+def backlog_item_theme_sets(*, item_ids: Sequence[int] | None = None) -> dict[int, set[int]]:
+    """Item id → every theme counted for it (linked themes and their descendants); items without
+    links are left out. Two queries."""
     links = ThemeLink.objects.all()
     if item_ids is not None:
         links = links.filter(item_id__in=list(item_ids))
@@ -238,42 +244,138 @@ DEMAND_WORK_MEM = "64MB"
 DEMAND_CACHE_SECONDS = 120
 
 
-def _demand_by_key(*, key_themes: dict[int, set[int]], period: Period) -> dict[int, Demand]:
-    pairs = sorted((key, theme) for key, themes in key_themes.items() for theme in themes)
-    result = {key: Demand() for key in key_themes}
-    if not pairs:
-        return result
-    first, last = period.bounds()
-    previous_first, _ = period.previous().bounds()
-    # Keyed by the exact (key, theme) pairs and period: a new link is counted at once; new tickets
-    # within DEMAND_CACHE_SECONDS.
-    digest = hashlib.sha1(repr((pairs, first, last)).encode(), usedforsecurity=False).hexdigest()
-    cache_key = f"roadmap:demand:{digest}"
+def _rows_cached(*, name: str, key: Any, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """The statement's rows, kept DEMAND_CACHE_SECONDS under a digest of ``key``."""
+    digest = hashlib.sha1(repr(key).encode(), usedforsecurity=False).hexdigest()
+    cache_key = f"roadmap:{name}:{digest}"
     rows = cache.get(cache_key)
     if rows is None:
         postgres = connection.vendor == "postgresql"
         with transaction.atomic() if postgres else nullcontext(), connection.cursor() as cursor:
             if postgres:
-                # The distinct counts sort a few hundred thousand (key, ticket) rows on a big store:
-                # in memory rather than spilled to disk, for this statement's transaction only.
+                # The distinct counts sort a few hundred thousand rows on a big store: in memory
+                # rather than spilled to disk, for this statement's transaction only.
                 cursor.execute(f"SET LOCAL work_mem = '{DEMAND_WORK_MEM}'")
-            cursor.execute(_demand_sql(pairs), [first, previous_first, last])
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         cache.set(cache_key, rows, DEMAND_CACHE_SECONDS)
+    return rows
+
+
+def _demands_of(rows: list[tuple[Any, ...]], keys: Iterable[int]) -> dict[int, Demand]:
+    """(key, tickets, customers, organizations, previous tickets, previous customers, ARR) rows by key;
+    keys without a row have no demand."""
+    result = {key: Demand() for key in keys}
     for key, tickets, customers, orgs, prev_tickets, prev_customers, arr in rows:
         result[int(key)] = Demand(
-            tickets=tickets, customers=customers, organizations=orgs, previous_tickets=prev_tickets,
-            previous_customers=prev_customers, arr=Decimal(str(arr)) if arr is not None else Decimal(0),
+            tickets=int(tickets or 0), customers=customers, organizations=orgs,
+            previous_tickets=int(prev_tickets or 0), previous_customers=prev_customers,
+            arr=Decimal(str(arr)) if arr is not None else Decimal(0),
         )
     return result
+
+
+def backlog_demand_live(*, key_themes: dict[int, set[int]], period: Period) -> dict[int, Demand]:
+    """Live: from the tickets of each key's themes."""
+    pairs = sorted((key, theme) for key, themes in key_themes.items() for theme in themes)
+    if not pairs:
+        return _demands_of([], key_themes)
+    first, last = period.bounds()
+    previous_first, _ = period.previous().bounds()
+    # Keyed by the exact (key, theme) pairs and period: a new link is counted at once; new tickets
+    # within DEMAND_CACHE_SECONDS.
+    rows = _rows_cached(name="demand", key=(pairs, first, last), sql=_demand_sql(pairs),
+                        params=[first, previous_first, last])
+    return _demands_of(rows, key_themes)
+
+
+def _rollup_sql(item_ids: list[int]) -> str:
+    rollup, org = BacklogDemandDay._meta.db_table, Organization._meta.db_table
+    items = ", ".join(str(int(pk)) for pk in item_ids)
+    return f"""
+        WITH days AS (
+            SELECT item_id, requester_id, organization_id, tickets,
+                   CASE WHEN day >= %s THEN 1 ELSE 0 END AS now
+            FROM {rollup} WHERE day >= %s AND day <= %s AND item_id IN ({items})
+        ),
+        counts AS (
+            SELECT item_id,
+                   SUM(CASE WHEN now = 1 THEN tickets ELSE 0 END) AS tickets,
+                   COUNT(DISTINCT CASE WHEN now = 1 THEN requester_id END) AS customers,
+                   COUNT(DISTINCT CASE WHEN now = 1 THEN organization_id END) AS organizations,
+                   SUM(CASE WHEN now = 0 THEN tickets ELSE 0 END) AS previous_tickets,
+                   COUNT(DISTINCT CASE WHEN now = 0 THEN requester_id END) AS previous_customers
+            FROM days GROUP BY item_id
+        ),
+        arr AS (
+            SELECT orgs.item_id AS item_id, SUM(o.arr) AS arr
+            FROM (SELECT DISTINCT item_id, organization_id FROM days
+                  WHERE now = 1 AND organization_id IS NOT NULL) orgs
+            JOIN {org} o ON o.id = orgs.organization_id
+            GROUP BY orgs.item_id
+        )
+        SELECT counts.item_id, tickets, customers, organizations, previous_tickets, previous_customers, arr.arr
+        FROM counts LEFT JOIN arr ON arr.item_id = counts.item_id
+    """  # noqa: S608 — table names from the models, integer ids; dates are bound parameters
+
+
+def backlog_demand_from_rollup(*, item_themes: dict[int, set[int]], period: Period,
+                               cached: bool = True) -> dict[int, Demand]:
+    """From the items' rollup rows, which must be built from exactly these themes (one statement;
+    ``cached``: kept DEMAND_CACHE_SECONDS)."""
+    if not item_themes:
+        return {}
+    item_ids = sorted(item_themes)
+    sql, params = _rollup_sql(item_ids), [period.start, period.previous().start, period.end]
+    if not cached:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return _demands_of(cursor.fetchall(), item_ids)
+    # Keyed by the themes too: a link change rebuilds the item's rows and is counted at once.
+    key = (sorted((pk, sorted(item_themes[pk])) for pk in item_ids), period.start, period.end)
+    return _demands_of(_rows_cached(name="rollup", key=key, sql=sql, params=params), item_ids)
+
+
+# The board's preset periods (insights.filters.PERIOD_CHOICES): their demand up to today is kept per
+# item in BacklogDemandSnapshot.
+SNAPSHOT_DAYS = (7, 30, 90)
+
+
+def _demand_from_snapshot(*, item_themes: dict[int, set[int]], period: Period) -> dict[int, Demand]:
+    """The items whose snapshot of this preset period is of today and of the themes they count now."""
+    if period.days not in SNAPSHOT_DAYS or period.end != timezone.localdate() or not item_themes:
+        return {}
+    rows = BacklogDemandSnapshot.objects.filter(item_id__in=list(item_themes), days=period.days, as_of=period.end)
+    return {
+        row.item_id: Demand(tickets=row.tickets, customers=row.customers, organizations=row.organizations,
+                            arr=row.arr, previous_tickets=row.previous_tickets,
+                            previous_customers=row.previous_customers)
+        for row in rows if row.themes == sorted(item_themes[row.item_id])
+    }
+
+
+def _demand_of_items(*, item_themes: dict[int, set[int]], period: Period) -> dict[int, Demand]:
+    """Always exact: from today's snapshot of a preset period, else from the rollup for the items
+    whose rows are built from the themes they count now, else live (never built, or their themes
+    changed since)."""
+    demand = _demand_from_snapshot(item_themes=item_themes, period=period)
+    rest = {pk: themes for pk, themes in item_themes.items() if pk not in demand}
+    if not rest:
+        return demand
+    built = dict(BacklogDemandBuild.objects.filter(item_id__in=list(rest)).values_list("item_id", "themes"))
+    rolled = {pk: themes for pk, themes in rest.items() if built.get(pk) == sorted(themes)}
+    live = {pk: themes for pk, themes in rest.items() if pk not in rolled}
+    return (demand | backlog_demand_live(key_themes=live, period=period)
+            | backlog_demand_from_rollup(item_themes=rolled, period=period))
 
 
 COUNTED_ESCALATIONS = (EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED, EscalationStatus.RESOLVED)
 
 
 def backlog_demand(*, period: Period, item_ids: Sequence[int] | None = None) -> dict[int, Demand]:
-    """Demand per backlog item in the period (all items, or the given ones): three queries."""
-    demand = _demand_by_key(key_themes=_item_themes(item_ids=item_ids), period=period)
+    """Demand per backlog item in the period (all items, or the given ones): four queries from the
+    preset periods' snapshot, one or two more otherwise (see ``_demand_of_items``)."""
+    demand = _demand_of_items(item_themes=backlog_item_theme_sets(item_ids=item_ids), period=period)
     escalations = Escalation.objects.filter(backlog_item__isnull=False, status__in=COUNTED_ESCALATIONS)
     if item_ids is not None:
         escalations = escalations.filter(backlog_item_id__in=list(item_ids))
@@ -344,7 +446,7 @@ def backlog_item_links(*, item: BacklogItem, period: Period) -> list[LinkRow]:
     """The item's linked themes, each with its own demand (sub-themes included), biggest first."""
     links = list(item.theme_links.select_related("theme", "theme__parent", "linked_by"))
     expanded = theme_descendants(theme_ids={link.theme_id for link in links})
-    demand = _demand_by_key(key_themes={link.pk: expanded[link.theme_id] for link in links}, period=period)
+    demand = backlog_demand_live(key_themes={link.pk: expanded[link.theme_id] for link in links}, period=period)
     rows = [LinkRow(link=link, demand=demand[link.pk], sub_themes=len(expanded[link.theme_id]) - 1)
             for link in links]
     return sorted(rows, key=lambda row: (-row.demand.customers, -row.demand.tickets, row.link.theme.name))
@@ -352,7 +454,7 @@ def backlog_item_links(*, item: BacklogItem, period: Period) -> list[LinkRow]:
 
 def backlog_item_themes(*, item: BacklogItem) -> set[int]:
     """Every theme counted for the item: linked ones and everything below them."""
-    return _item_themes(item_ids=[item.pk]).get(item.pk, set())
+    return backlog_item_theme_sets(item_ids=[item.pk]).get(item.pk, set())
 
 
 def backlog_item_tickets(*, theme_ids: Iterable[int], period: Period) -> QuerySet[Ticket]:

@@ -10,14 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from insights.models import Theme, ThemeStatus
+from insights.models import Theme, ThemeStatus, TicketTheme
+from insights.selectors import Period
 from roadmap.models import (
+    BacklogDemandBuild,
+    BacklogDemandDay,
+    BacklogDemandSnapshot,
     BacklogItem,
     BacklogItemChange,
     BacklogItemKind,
@@ -28,7 +34,12 @@ from roadmap.models import (
     EscalationStatus,
     ThemeLink,
 )
-from roadmap.selectors import shipped_item_tag_targets
+from roadmap.selectors import (
+    SNAPSHOT_DAYS,
+    backlog_demand_from_rollup,
+    backlog_item_theme_sets,
+    shipped_item_tag_targets,
+)
 from tickets.connectors.base import ConnectorError
 from tickets.connectors.registry import connector_for
 from tickets.crypto import SecretsUnreadable, secrets_decrypt
@@ -279,6 +290,7 @@ def theme_link_create(*, item: BacklogItem, theme: Theme, user: Any, note: str =
         raise BacklogError(f"{theme.name!r} is already linked to {item.title!r}") from None
     _item_change(item, user=user, action="theme_linked", after=theme.name, note=note.strip())
     item.save(update_fields=["updated_at"])
+    backlog_demand_rebuild(item_ids=[item.pk])
     return link
 
 
@@ -289,6 +301,121 @@ def theme_link_delete(*, link: ThemeLink, user: Any, note: str = "") -> None:
     link.delete()
     _item_change(item, user=user, action="theme_unlinked", before=name, note=note.strip())
     item.save(update_fields=["updated_at"])
+    backlog_demand_rebuild(item_ids=[item.pk])
+
+
+# --- the board's demand rollup (``BacklogDemandDay``) -----------------------------------------------
+
+
+def backlog_demand_rebuild(*, item_ids: Sequence[int] | None = None) -> int:
+    """Rebuild the demand rollup of these items (all items: None) over every day, from the themes
+    they count now, and record those themes. Locks the items' rows first, so a concurrent refresh
+    of some days waits instead of adding the same rows twice. Returns how many items were rebuilt."""
+    with transaction.atomic():
+        items = BacklogItem.objects.select_for_update().order_by("pk")
+        locked = list((items.filter(pk__in=list(item_ids)) if item_ids is not None else items)
+                      .values_list("pk", flat=True))
+        BacklogDemandDay.objects.filter(item_id__in=locked).delete()
+        themes = backlog_item_theme_sets(item_ids=locked)
+        for item_id in locked:
+            _demand_rows_insert(item_id, themes.get(item_id, set()), _rows_by_day(themes.get(item_id, set())))
+        _builds_record(locked, themes)
+        backlog_demand_snapshot_refresh(item_ids=locked)
+    return len(locked)
+
+
+# Under steady ingest the statistics refresh runs after every batch: the snapshot is recomputed at
+# most this often then (and by the periodic refresh at the latest).
+SNAPSHOT_MIN_INTERVAL = dt.timedelta(seconds=60)
+
+
+def backlog_demand_snapshot_refresh(*, item_ids: Sequence[int] | None = None,
+                                    min_interval: dt.timedelta | None = None) -> int:
+    """Recompute the preset periods' demand up to today from the rollup, for the items (all: None)
+    whose rollup is built from the themes they count now; the others keep no snapshot and are read
+    from elsewhere (see ``roadmap.selectors._demand_of_items``). With ``min_interval``, only if
+    the snapshot is not all of today or older than that. Returns how many items were computed."""
+    today = timezone.localdate()
+    if min_interval is not None and _snapshot_recent(today, min_interval):
+        return 0
+    themes = backlog_item_theme_sets(item_ids=item_ids)
+    built = dict(BacklogDemandBuild.objects.filter(item_id__in=list(themes)).values_list("item_id", "themes"))
+    rolled = {pk: item_themes for pk, item_themes in themes.items() if built.get(pk) == sorted(item_themes)}
+    rows = []
+    for days in SNAPSHOT_DAYS:
+        period = Period(start=today - dt.timedelta(days=days - 1), end=today)
+        for pk, demand in backlog_demand_from_rollup(item_themes=rolled, period=period, cached=False).items():
+            rows.append(BacklogDemandSnapshot(
+                item_id=pk, days=days, as_of=today, themes=sorted(rolled[pk]), tickets=demand.tickets,
+                customers=demand.customers, organizations=demand.organizations, arr=demand.arr,
+                previous_tickets=demand.previous_tickets, previous_customers=demand.previous_customers,
+            ))
+    with transaction.atomic():
+        stale = BacklogDemandSnapshot.objects.all()
+        stale = stale.filter(item_id__in=list(item_ids)) if item_ids is not None else stale
+        stale.delete()
+        BacklogDemandSnapshot.objects.bulk_create(rows)
+    return len(rolled)
+
+
+def _snapshot_recent(today: dt.date, min_interval: dt.timedelta) -> bool:
+    snapshots = BacklogDemandSnapshot.objects.all()
+    return (snapshots.exists() and not snapshots.exclude(as_of=today).exists()
+            and not snapshots.filter(computed_at__lt=timezone.now() - min_interval).exists())
+
+
+def backlog_demand_refresh_days(*, days: Sequence[dt.date]) -> None:
+    """Rebuild the rollup of these days for every item, in the caller's transaction (the statistics
+    refresh, which claimed the days). An item whose counted themes changed since its rows were
+    built (a theme moved under a linked area, say) is rebuilt whole instead."""
+    if not days:
+        return
+    items = list(BacklogItem.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+    themes = backlog_item_theme_sets(item_ids=items)
+    built = dict(BacklogDemandBuild.objects.filter(item_id__in=items).values_list("item_id", "themes"))
+    current = [pk for pk in items if built.get(pk) == sorted(themes.get(pk, set()))]
+    outdated = sorted(set(items) - set(current))
+    BacklogDemandDay.objects.filter(item_id__in=current, day__in=list(days)).delete()
+    for item_id in current:
+        _demand_rows_insert(item_id, themes.get(item_id, set()), _rows_by_day(themes.get(item_id, set()), days))
+    if outdated:
+        backlog_demand_rebuild(item_ids=outdated)
+
+
+def _rows_by_day(themes: set[int], days: Sequence[dt.date] | None = None) -> QuerySet[Any]:
+    """The item's distinct tickets per (day, requester, organization): of the given days, or all."""
+    rows = TicketTheme.objects.filter(theme_id__in=sorted(themes))
+    if days is not None:
+        # The created_at range lets the ticket index narrow the scan; the day list makes it exact.
+        first, _ = Period(start=min(days), end=min(days)).bounds()
+        _, last = Period(start=max(days), end=max(days)).bounds()
+        rows = rows.filter(ticket__created_at__gte=first, ticket__created_at__lt=last)
+    rows = rows.annotate(day=TruncDate("ticket__created_at"), requester=F("ticket__requester_id"),
+                         organization=F("ticket__organization_id"))
+    if days is not None:
+        rows = rows.filter(day__in=list(days))
+    return rows.values("day", "requester", "organization").annotate(n=Count("ticket_id", distinct=True)).order_by()
+
+
+def _demand_rows_insert(item_id: int, themes: set[int], rows: QuerySet[Any]) -> None:
+    """INSERT … SELECT: the rows never pass through Python (an area's history is many thousands)."""
+    if not themes:
+        return
+    select, params = rows.query.sql_with_params()
+    table = BacklogDemandDay._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (item_id, day, requester_id, organization_id, tickets)"  # noqa: S608
+            f" SELECT %s, q.day, q.requester, q.organization, q.n FROM ({select}) q",
+            [item_id, *params],
+        )
+
+
+def _builds_record(item_ids: list[int], themes: dict[int, set[int]]) -> None:
+    BacklogDemandBuild.objects.filter(item_id__in=item_ids).delete()
+    BacklogDemandBuild.objects.bulk_create(
+        BacklogDemandBuild(item_id=pk, themes=sorted(themes.get(pk, set()))) for pk in item_ids
+    )
 
 
 # --- closing the loop: tagging a shipped item's tickets in the help desk --------------------------
@@ -356,10 +483,11 @@ def shipped_item_tag_back_queue(*, item: BacklogItem, tag: str, user: Any) -> An
     Raises ``BacklogError`` at once for an unshipped item or a malformed tag. Returns the task's result
     handle when the task already ran (tasks run inline in the embedded setup), else None.
     """
+    from config.dispatch import task_dispatch
     from roadmap.tasks import tag_back_shipped_item
 
     tag = shipped_item_tag_valid(item=item, tag=tag)
     user_id = user.pk if user is not None and user.is_authenticated else None
     queued: list[Any] = []
-    transaction.on_commit(lambda: queued.append(tag_back_shipped_item.delay(item.pk, tag, user_id)))
+    transaction.on_commit(lambda: queued.append(task_dispatch(tag_back_shipped_item, item.pk, tag, user_id)))
     return queued[0] if queued else None

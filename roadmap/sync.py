@@ -286,10 +286,11 @@ def backlog_sources_due_for_sync(*, now: Any = None) -> list[BacklogSource]:
 
 def backlog_sources_sync_due_queue(*, now: Any = None) -> list[int]:
     """Queue a scheduled sync of every due backlog source once the transaction commits; returns their ids."""
+    from config.dispatch import task_dispatch
     from roadmap.tasks import sync_backlog_source
 
     queued: list[int] = []
     for source in backlog_sources_due_for_sync(now=now):
-        transaction.on_commit(partial(sync_backlog_source.delay, source.pk, trigger="schedule"))
+        transaction.on_commit(partial(task_dispatch, sync_backlog_source, source.pk, trigger="schedule"))
         queued.append(source.pk)
     return queued

@@ -21,7 +21,7 @@ def test_healthz_reports_database_and_broker(client) -> None:
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_when_the_broker_is_unreachable(client, settings) -> None:
+def test_healthz_says_degraded_but_serving_when_the_broker_is_unreachable(client, settings) -> None:
     from config.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
@@ -32,8 +32,20 @@ def test_healthz_is_503_when_the_broker_is_unreachable(client, settings) -> None
     finally:
         app.conf.broker_url = previous
 
-    assert response.status_code == 503
+    assert response.status_code == 200  # pages still serve: a load balancer keeps this instance
+    assert response.json()["status"] == "degraded"
     assert response.json()["broker"].startswith("error")
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_database_is_unreachable(client) -> None:
+    from unittest import mock
+
+    with mock.patch("config.health._database_status", return_value="error: OperationalError"):
+        response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "error"
 
 
 def _settings_check(**env: str) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -11,6 +12,7 @@ from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -36,6 +38,28 @@ class SourceFilter(filters.ModelChoiceFilter):
     field_class = SourceIdOrNameField
 
 
+# The largest id PostgreSQL's bigint holds: a larger one is refused as invalid input instead of
+# overflowing the database driver.
+MAX_ID = 2**63 - 1
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time as UTC. PostgreSQL refuses UTC offsets past ±15:59 that Python accepts."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("this time is out of range", code="invalid") from None
+
+
+class UTCIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
 class TicketFilter(filters.FilterSet):
     q = filters.CharFilter(method="filter_text", label="Search subject")
     source = extend_schema_field(OpenApiTypes.STR)(
@@ -43,13 +67,15 @@ class TicketFilter(filters.FilterSet):
     )
     channel = filters.ChoiceFilter(choices=Channel.choices, empty_label="Any channel")
     status = filters.ChoiceFilter(choices=TicketStatus.choices, empty_label="Any status")
-    organization = filters.NumberFilter(field_name="organization_id")
+    organization = filters.NumberFilter(field_name="organization_id", min_value=1, max_value=MAX_ID)
     requester_email = filters.CharFilter(method="filter_requester_email")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     tag = filters.CharFilter(method="filter_tag", help_text="Tickets carrying this source tag")
     plan = filters.CharFilter(field_name="organization__plan", help_text="Plan of the ticket's organization")
-    theme = filters.NumberFilter(method="filter_theme", help_text="Tickets in this theme (id)")
+    theme = filters.NumberFilter(
+        method="filter_theme", min_value=1, max_value=MAX_ID, help_text="Tickets in this theme (id)"
+    )
     unthemed = filters.BooleanFilter(method="filter_unthemed", help_text="Tickets in no theme (true) or in one")
 
     class Meta:

@@ -9,6 +9,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
 from tickets.connectors.base import SettingField
@@ -20,15 +22,65 @@ def validate_import_file(upload: File) -> None:
     """A ticket file we can read: a known suffix, not empty, within THREADLINE_MAX_UPLOAD_BYTES."""
     if PurePath(upload.name or "").suffix.lower() not in IMPORT_FILE_SUFFIXES:
         raise ValidationError("Choose a .csv, .jsonl, .ndjson or .json file.", code="file_type")
-    size, limit = upload.size or 0, settings.THREADLINE_MAX_UPLOAD_BYTES
+    size = upload.size or 0
     if size == 0:
         raise ValidationError("This file is empty.", code="empty")
-    if size > limit:
-        raise ValidationError(
-            f"This file is {filesizeformat(size)}; the limit is {filesizeformat(limit)}. Split it, or "
-            "import it on the server with: manage.py import_tickets PATH --source NAME",
-            code="file_size",
-        )
+    if size > settings.THREADLINE_MAX_UPLOAD_BYTES:
+        raise ValidationError(upload_too_large_message(f"This file is {filesizeformat(size)}"), code="file_size")
+
+
+def upload_too_large_message(what: str) -> str:
+    limit = filesizeformat(settings.THREADLINE_MAX_UPLOAD_BYTES)
+    return (
+        f"{what}; the limit is {limit}. Split it, or import it on the server with: "
+        "manage.py import_tickets PATH --source NAME"
+    )
+
+
+# What a multipart request carries besides the file: the other fields and the parts' headers.
+UPLOAD_FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def upload_declared_too_large(request: HttpRequest) -> bool:
+    """Whether the request's Content-Length alone shows its file is over the limit (nothing is read)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return False
+    return length > settings.THREADLINE_MAX_UPLOAD_BYTES + UPLOAD_FORM_OVERHEAD_BYTES
+
+
+class UploadLimitHandler(FileUploadHandler):
+    """The first upload handler of an import request: it counts the file bytes as they arrive and
+    stops receiving past THREADLINE_MAX_UPLOAD_BYTES, whatever the request declared.
+
+    ``StopUpload(connection_reset=True)`` makes Django read no more of the body, and the handlers
+    after this one close (and so delete) the temporary file they had begun. ``exceeded`` tells the
+    view to answer 413.
+    """
+
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.limit = settings.THREADLINE_MAX_UPLOAD_BYTES
+        self.received = 0
+        self.exceeded = False
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            self.exceeded = True
+            raise StopUpload(connection_reset=True)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the handlers after this one make the file
+
+
+def upload_limit_install(request: HttpRequest) -> UploadLimitHandler:
+    """Put an ``UploadLimitHandler`` first on ``request``; call it before anything reads the body."""
+    handler = UploadLimitHandler(request)
+    request.upload_handlers.insert(0, handler)
+    return handler
 
 
 class ImportUploadForm(forms.Form):

@@ -60,6 +60,7 @@ AUTHOR_ROLE_SYNONYMS = {"user": "customer", "requester": "customer", "contact": 
                         "end-user": "customer", "admin": "agent", "staff": "agent", "operator": "agent",
                         "system": "bot", "automation": "bot"}
 _TAG_SEPARATORS = re.compile(r"[,;|]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class InvalidRecord(ValueError):
@@ -160,12 +161,19 @@ def ticket_record_from_dict(data: Mapping[str, Any]) -> TicketRecord:
     )
 
 
+def storable_text(text: str) -> str:
+    """``text`` as every database stores it: without NUL characters (PostgreSQL refuses them) and
+    with each unpaired UTF-16 surrogate (JSON's ``"\\ud800"``, not encodable as UTF-8) made U+FFFD."""
+    text = text.replace("\x00", "")
+    return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
         raise InvalidRecord(f"expected text, got a JSON {type(value).__name__}")
-    return str(value).replace("\x00", "").strip()
+    return storable_text(str(value)).strip()
 
 
 def _required_text(data: Mapping[str, Any], name: str, max_chars: int, hint: str = "") -> str:
@@ -188,11 +196,12 @@ def _timestamp(value: Any, name: str, required: bool = False) -> datetime | None
         if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\d{9,11}", value)):
             return datetime.fromtimestamp(float(value), tz=UTC)
         parsed = datetime.fromisoformat(str(value).strip())
+        # In UTC inside the try: an offset can carry a time at the calendar's edge past year 9999.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         raise InvalidRecord(
             f"{name} {str(value)[:40]!r} is not a date; use ISO 8601 like 2026-03-01T09:30:00Z"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _choice(value: Any, name: str, synonyms: Mapping[str, str], default: str) -> str:
@@ -279,6 +288,8 @@ def _messages(value: Any, ticket_created_at: datetime) -> tuple[MessageRecord, .
             value = json.loads(value)
         except ValueError:
             raise InvalidRecord("messages is not valid JSON (expected an array of objects)") from None
+        except RecursionError:
+            raise InvalidRecord("messages is JSON nested too deeply (expected an array of objects)") from None
     if not isinstance(value, list):
         raise InvalidRecord("messages must be an array of objects")
     if len(value) > MAX_MESSAGES:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from insights.access import access_themes_curate
@@ -22,9 +22,16 @@ from tickets.connectors.base import ConnectorError
 from tickets.connectors.registry import MODULES as CONNECTOR_MODULES
 from tickets.connectors.registry import connector_for
 from tickets.crypto import SecretsUnreadable
-from tickets.exports import spreadsheet_safe
+from tickets.exports import csv_response
 from tickets.filters import TicketFilter
-from tickets.forms import ImportUploadForm, SourceForm
+from tickets.forms import (
+    ImportUploadForm,
+    SourceForm,
+    UploadLimitHandler,
+    upload_declared_too_large,
+    upload_limit_install,
+    upload_too_large_message,
+)
 from tickets.models import Source, SourceKind, SyncRun, SyncTrigger, Ticket
 from tickets.selectors import (
     WEBHOOK_SECRET_KEY,
@@ -96,9 +103,28 @@ def ticket(request: HttpRequest, pk: int) -> HttpResponse:
 IMPORT_ERRORS_SHOWN = 100
 
 
+@csrf_exempt  # the CSRF check reads the body: _import_upload_page makes it, once the upload limit is in place
 @page_access(access_tickets_import)
 def import_upload(request: HttpRequest) -> HttpResponse:
+    """The upload page. A file over THREADLINE_MAX_UPLOAD_BYTES is refused with 413: at once when
+    the Content-Length says so, or as soon as that many bytes of it have arrived."""
+    if request.method != "POST":
+        return _import_upload_page(request, limit=None)
+    if upload_declared_too_large(request):
+        return _import_upload_refused(request, "This request is too large")
+    return _import_upload_page(request, limit=upload_limit_install(request))
+
+
+def _import_upload_refused(request: HttpRequest, what: str) -> HttpResponse:
+    messages.error(request, upload_too_large_message(what))
+    return _import_upload_render(request, ImportUploadForm(), status=413)
+
+
+@csrf_protect
+def _import_upload_page(request: HttpRequest, *, limit: UploadLimitHandler | None) -> HttpResponse:
     form = ImportUploadForm(request.POST, request.FILES) if request.method == "POST" else ImportUploadForm()
+    if limit is not None and limit.exceeded:  # request.FILES has been read: the handler has seen the file
+        return _import_upload_refused(request, "This file is larger than that")
     if form.is_valid():
         source = form.cleaned_data["source"] or source_get_or_create(name=form.cleaned_data["new_source"])
         try:
@@ -109,10 +135,15 @@ def import_upload(request: HttpRequest) -> HttpResponse:
             form.add_error("source", str(exc))
         else:
             return redirect("import_run", pk=sync_run.pk)
+    return _import_upload_render(request, form)
+
+
+def _import_upload_render(request: HttpRequest, form: ImportUploadForm, status: int = 200) -> HttpResponse:
     return render(
         request,
         "tickets/import_upload.html",
         {"form": form, "runs": import_runs_recent(), "max_upload_bytes": settings.THREADLINE_MAX_UPLOAD_BYTES},
+        status=status,
     )
 
 
@@ -133,17 +164,13 @@ def import_run(request: HttpRequest, pk: int) -> HttpResponse:
 @page_access(access_tickets_import)
 def import_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
     sync_run = _import_run_or_404(pk)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="import-{sync_run.pk}-rejected-rows.csv"'
-    response.write("\ufeff")  # lets Excel recognise UTF-8
-    writer = csv.writer(response)
     # File imports report the line a row starts on; API and webhook runs the item's index.
     position = "line" if sync_run.file_path else "index"
-    writer.writerow([position, "external_id", "reason"])
-    for error in sync_run.errors:
-        external_id, reason = error.get("external_id") or "", error.get("reason", "")
-        writer.writerow([error.get(position, ""), spreadsheet_safe(external_id), spreadsheet_safe(reason)])
-    return response
+    return csv_response(
+        filename=f"import-{sync_run.pk}-rejected-rows.csv",
+        header=[position, "external_id", "reason"],
+        rows=([e.get(position), e.get("external_id"), e.get("reason")] for e in sync_run.errors),
+    )
 
 
 def _import_run_or_404(pk: int) -> SyncRun:

@@ -31,10 +31,11 @@ DISCOVERY_MAX_POOL = 100_000
 def discovery_run_queue() -> DiscoveryRun:
     """Create a discovery run in the ``queued`` phase and hand it to a worker after commit, so
     the caller has its id to follow its progress (``DiscoveryRun.phase`` …)."""
+    from config.dispatch import task_dispatch
     from insights.tasks import discover_themes
 
     run = DiscoveryRun.objects.create(phase=DiscoveryPhase.QUEUED)
-    transaction.on_commit(lambda: discover_themes.delay(run.pk))
+    transaction.on_commit(lambda: task_dispatch(discover_themes, run.pk))
     return run
 
 

@@ -148,12 +148,13 @@ def _classifier_should_replace(metrics: dict[str, float], themes: list[str], act
 
 def tickets_reassign_all() -> None:
     """Queue re-assignment of every vectorised ticket with the active model, in chunks."""
+    from config.dispatch import task_dispatch
     from insights.tasks import assign_tickets
 
     analysed = TicketAnalysis.objects.filter(vector__isnull=False).order_by("ticket_id")
     ticket_ids = list(analysed.values_list("ticket_id", flat=True))
     for start in range(0, len(ticket_ids), REASSIGN_CHUNK):
-        assign_tickets.delay(ticket_ids[start : start + REASSIGN_CHUNK])
+        task_dispatch(assign_tickets, ticket_ids[start : start + REASSIGN_CHUNK])
 
 
 STRUCTURAL_CHANGES = ("accept", "create", "merge", "split", "archive", "dismiss")

@@ -95,8 +95,8 @@ def _analyses_store(
     if connection.vendor == "postgresql":
         _execute_binary(  # the table name comes from the model, values are parameters
             f"INSERT INTO {TicketAnalysis._meta.db_table} AS a (ticket_id, text, sentences, vector,"  # noqa: S608
-            " representation_version_id, content_hash, needs_triage, processed_at)"
-            " SELECT t, x, s::jsonb, v, %b::bigint, h, true, %b"
+            " representation_version_id, content_hash, needs_triage, processed_at, triage_arr)"
+            " SELECT t, x, s::jsonb, v, %b::bigint, h, true, %b, -1"
             " FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bytea[], %b::text[]) AS r(t, x, s, v, h)"
             " ON CONFLICT (ticket_id) DO UPDATE SET text = EXCLUDED.text, sentences = EXCLUDED.sentences,"
             " vector = EXCLUDED.vector, representation_version_id = EXCLUDED.representation_version_id,"

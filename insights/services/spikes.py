@@ -59,6 +59,7 @@ def _daily_ticket_totals(first: date, last: date) -> list[tuple[date, int]]:
 
 
 def _spike_alert_raise(theme_id: int, result: SpikeResult) -> SpikeAlert:
+    from config.dispatch import task_dispatch
     from insights.tasks import notify_spike
 
     assert result.start_date is not None
@@ -70,7 +71,7 @@ def _spike_alert_raise(theme_id: int, result: SpikeResult) -> SpikeAlert:
             defaults={"observed": result.observed, "expected": result.expected, "p_value": result.p_value},
         )
         if created:
-            transaction.on_commit(lambda: notify_spike.delay(alert.pk))
+            transaction.on_commit(lambda: task_dispatch(notify_spike, alert.pk))
     return alert
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count
-from django.db.models.functions import TruncDate
+from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
-from insights.models import ThemeStat, ThemeStatDirtyDay, TicketTheme
+from insights.models import ThemeStat, ThemeStatDirtyDay, TicketAnalysis, TicketTheme
 from tickets.models import Ticket
+
+# Comparing every queued ticket's ARR with its organization's takes about a second at a million
+# tickets: done at most this often (the days just processed are copied at once).
+TRIAGE_CATCH_UP_SECONDS = 60
 
 
 def theme_stats_mark_dirty(*, ticket_ids: Sequence[int]) -> None:
@@ -20,13 +27,15 @@ def theme_stats_mark_dirty(*, ticket_ids: Sequence[int]) -> None:
     )
     ThemeStatDirtyDay.objects.bulk_create([ThemeStatDirtyDay(day=day) for day in days], ignore_conflicts=True)
     if days:
+        from config.dispatch import task_dispatch
         from insights.tasks import refresh_theme_stats
 
-        transaction.on_commit(refresh_theme_stats.delay)
+        transaction.on_commit(lambda: task_dispatch(refresh_theme_stats))
 
 
 def theme_stats_refresh(*, limit: int = 366) -> int:
-    """Rebuild the statistics of up to ``limit`` dirty days; returns how many days were rebuilt.
+    """Rebuild the statistics (and the roadmap's demand rollup) of up to ``limit`` dirty days;
+    returns how many days were rebuilt.
 
     Each day is rebuilt whole from the current assignments (delete, then aggregate), so the
     result never depends on the order in which changes arrived. Rows are claimed with SKIP
@@ -37,12 +46,49 @@ def theme_stats_refresh(*, limit: int = 366) -> int:
             ThemeStatDirtyDay.objects.select_for_update(skip_locked=True).order_by("day")[:limit]
         )
         days = [row.day for row in claimed]
-        if not days:
-            return 0
-        ThemeStat.objects.filter(day__in=days).delete()
-        ThemeStat.objects.bulk_create(_stats_of_days(days))
-        ThemeStatDirtyDay.objects.filter(day__in=days).delete()
+        if days:
+            _days_rebuild(days)
+    if not days:
+        # Every dirty day is done: what follows the rest of the data (organizations' ARR, the date)
+        # catches up — the triage order, and the roadmap board's preset periods (at most once a minute).
+        from roadmap.services import SNAPSHOT_MIN_INTERVAL, backlog_demand_snapshot_refresh
+
+        if cache.add("insights:triage-order-catch-up", True, timeout=TRIAGE_CATCH_UP_SECONDS):
+            triage_order_refresh()
+        backlog_demand_snapshot_refresh(min_interval=SNAPSHOT_MIN_INTERVAL)
     return len(days)
+
+
+def _days_rebuild(days: list[date]) -> None:
+    """In the caller's transaction, which holds the days' dirty rows."""
+    ThemeStat.objects.filter(day__in=days).delete()
+    ThemeStat.objects.bulk_create(_stats_of_days(days))
+    # The roadmap board's demand rollup follows the same days (roadmap imports insights, so here).
+    from roadmap.services import backlog_demand_refresh_days
+
+    backlog_demand_refresh_days(days=days)
+    triage_order_refresh(days=days)
+    ThemeStatDirtyDay.objects.filter(day__in=days).delete()
+
+
+def triage_order_refresh(*, days: Sequence[date] | None = None) -> int:
+    """Copy each queued ticket's created time and its organization's ARR (-1: none or unknown) onto
+    its analysis, for the triage queue's "most affected" index: the queued tickets of these days
+    (processing marks the days of what it queued), or, with None, every queued one whose copy is
+    missing or out of date (an organization's ARR or a ticket's organization changed). Returns
+    how many analyses were written."""
+    ticket = Ticket.objects.filter(pk=OuterRef("ticket_id"))
+    unknown = Value(Decimal(-1), output_field=DecimalField(max_digits=14, decimal_places=2))
+    arr = Subquery(ticket.values(arr=Coalesce("organization__arr", unknown))[:1])
+    queued = TicketAnalysis.objects.filter(needs_triage=True)
+    if days is not None:
+        zone = timezone.get_current_timezone()
+        queued = queued.filter(ticket__created_at__gte=datetime.combine(min(days), time.min, tzinfo=zone),
+                               ticket__created_at__lt=datetime.combine(max(days) + timedelta(days=1), time.min,
+                                                                       tzinfo=zone))
+    else:
+        queued = queued.annotate(arr_now=arr).filter(Q(triage_created_at__isnull=True) | ~Q(triage_arr=F("arr_now")))
+    return queued.update(triage_arr=arr, triage_created_at=Subquery(ticket.values("created_at")[:1]))
 
 
 def _stats_of_days(days: list[date]) -> list[ThemeStat]:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.urls import reverse
 
-from insights.models import AssignmentMethod, Theme, ThemeChange, ThemeStatus, TicketAnalysis, TicketTheme
+from insights.models import (
+    AssignmentMethod,
+    Theme,
+    ThemeChange,
+    ThemeStatDirtyDay,
+    ThemeStatus,
+    TicketAnalysis,
+    TicketTheme,
+)
+from insights.services.stats import theme_stats_refresh, triage_order_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -77,11 +88,42 @@ def test_most_affected_puts_the_biggest_customers_first(client_for, support_lead
     Organization.objects.filter(pk=small.organization_id).update(arr=Decimal("100"))
     rich = Organization.objects.create(source=small.source, external_id="big", name="Bigco", arr=Decimal("900000"))
     queue["tickets"][3].__class__.objects.filter(pk=queue["tickets"][3].pk).update(organization=rich)
+    # The statistics refresh's catch-up copies changed organizations and ARR onto the queue.
+    assert triage_order_refresh() == 6
 
     page = client_for(support_lead).get(reverse("triage"), {"order": "affected"}).content.decode()
 
     assert page.index(queue["tickets"][3].subject) < page.index(queue["tickets"][5].subject)
     assert "annual recurring revenue" in page
+    assert triage_order_refresh() == 0
+
+
+def test_the_refresh_of_a_day_copies_the_order_of_its_queued_tickets(queue) -> None:
+    """Each queued ticket of a rebuilt day gets its created time and ARR (none: -1); other days wait."""
+    TicketAnalysis.objects.update(triage_created_at=None, triage_arr=Decimal(7))
+    ThemeStatDirtyDay.objects.create(day=date(2026, 3, 1))
+
+    assert theme_stats_refresh() == 1
+
+    copies = {a.ticket_id: (a.triage_created_at, a.triage_arr) for a in TicketAnalysis.objects.all()}
+    assert copies == {t.pk: (t.created_at, Decimal(-1)) if t.created_at.day == 1 else (None, Decimal(7))
+                      for t in queue["tickets"]}
+
+
+def test_most_affected_orders_like_the_organizations_arr_then_newest(client_for, support_lead, queue) -> None:
+    from tickets.models import Organization, Ticket
+
+    arrs = [Decimal("5000"), None, Decimal("5000"), Decimal("0"), Decimal("120000"), None]
+    for ticket, arr in zip(queue["tickets"], arrs, strict=True):
+        org = Organization.objects.create(source=ticket.source, external_id=f"o-{ticket.pk}", name="Org", arr=arr)
+        Ticket.objects.filter(pk=ticket.pk).update(organization=org)
+    triage_order_refresh()
+    expected = Ticket.objects.filter(pk__in=[t.pk for t in queue["tickets"]]).order_by(
+        F("organization__arr").desc(nulls_last=True), "-created_at", "-id")
+
+    page = client_for(support_lead).get(reverse("triage"), {"order": "affected"})
+
+    assert [row.ticket_id for row in page.context["page"].object_list] == [t.pk for t in expected]
 
 
 def test_confirming_the_guess_files_the_ticket_records_it_and_swaps_the_row(client_for, support_lead, queue) -> None:

@@ -113,8 +113,21 @@ def test_a_batch_delivery_reports_bad_items_and_keeps_good_ones(hook_source: tup
     assert response.json()["rejected"] == [{"index": 1, "external_id": "T-2", "reason": "csat 9 is outside 1-5"}]
 
 
+PER_PROCESS_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@pytest.fixture
+def shared_cache(settings: Any, tmp_path: Any) -> None:
+    """A cache every process sees, like Redis: a file cache in a folder of this test's own."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                                   "LOCATION": str(tmp_path / "cache")}}
+
+
 @pytest.mark.django_db
-def test_the_same_delivery_twice_changes_nothing(hook_source: tuple[Source, str]) -> None:
+def test_without_a_shared_cache_a_replayed_delivery_counts_as_unchanged(
+    hook_source: tuple[Source, str], settings: Any
+) -> None:
+    settings.CACHES = PER_PROCESS_CACHE
     _, secret = hook_source
     body = json.dumps(ticket()).encode()
     headers = signed_headers(secret, body)
@@ -123,6 +136,42 @@ def test_the_same_delivery_twice_changes_nothing(hook_source: tuple[Source, str]
 
     assert first.status_code == replay.status_code == 200
     assert (replay.json()["created"], replay.json()["updated"], replay.json()["unchanged"]) == (0, 0, 1)
+    assert Ticket.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_with_a_shared_cache_a_replayed_delivery_is_refused(hook_source: tuple[Source, str], shared_cache: None) -> None:
+    source, secret = hook_source
+    body = json.dumps(ticket()).encode()
+    headers = signed_headers(secret, body)
+    first = deliver("my-desk", body, secret, headers=headers)
+    replay = deliver("my-desk", body, secret, headers=headers)
+
+    assert first.status_code == 200
+    assert replay.status_code == 409 and "accepted already" in replay.json()["detail"]
+    assert Ticket.objects.count() == 1 and SyncRun.objects.filter(source=source).count() == 1
+    # The same tickets signed anew (a sender's honest retry) go through, and change nothing.
+    resent = deliver("my-desk", body, secret, headers=signed_headers(secret, body, now=time.time() + 1))
+    assert resent.status_code == 200 and resent.json()["unchanged"] == 1
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_failed_to_ingest_can_be_sent_again(
+    hook_source: tuple[Source, str], shared_cache: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, secret = hook_source
+    body = json.dumps(ticket()).encode()
+    headers = signed_headers(secret, body)
+
+    def fail(**kwargs: Any) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("tickets.services.webhooks.ingest_records", fail)
+    with pytest.raises(RuntimeError):
+        deliver("my-desk", body, secret, headers=headers)
+    monkeypatch.undo()
+
+    assert deliver("my-desk", body, secret, headers=headers).status_code == 200
     assert Ticket.objects.count() == 1
 
 
@@ -188,6 +237,9 @@ def test_a_disabled_source_is_403(hook_source: tuple[Source, str]) -> None:
     [
         (b"external_id=T-1", "not valid UTF-8 JSON"),
         (b"\xff\xfe", "not valid UTF-8 JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"tickets": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+        (b'{"external_id": 1' + b"0" * 5000 + b"}", "not valid UTF-8 JSON (Exceeds the limit"),
         (b"[1, 2]", "must be a JSON object"),
         (b'{"tickets": {}}', "non-empty array"),
         (json.dumps({"tickets": [ticket()] * 1001}).encode(), "at most 1,000"),
@@ -248,3 +300,28 @@ def test_rotating_a_secret_of_an_unknown_source_is_404(
     client_for: Callable[[Any], Client], admin_user: Any
 ) -> None:
     assert client_for(admin_user).post("/api/sources/nobody/webhook-secret/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_hostile_values_in_a_delivery_are_rejected_by_index_or_stored_safely(hook_source: tuple[Source, str]) -> None:
+    source, secret = hook_source
+    when = '"created_at": "2026-03-01T09:30:00Z"'
+    body = (
+        '{"tickets": ['
+        '{"external_id": "A", "body": "x", "created_at": 1e999999},'
+        '{"external_id": "B\\u0000\\ud800", "body": "x", ' + when + ', "csat": NaN},'
+        '{"external_id": "C", "external_id": "D", "body": "x", ' + when + ', "organization": "Acme", "arr": 1e999999},'
+        '{"external_id": "E", "body": "x", "created_at": "0001-01-01T00:00:00+01:00"},'
+        '{"external_id": "F\\ud800", "body": "a lone \\udc00 half and a NUL\\u0000", ' + when + "}"
+        "]}"
+    ).encode()
+    response = deliver("my-desk", body, secret)
+
+    assert response.status_code == 207, response.content
+    rejected = response.json()["rejected"]
+    assert [(r["index"], r["external_id"]) for r in rejected] == [(0, "A"), (1, "B\ufffd"), (2, "D"), (3, "E")]
+    assert [r["reason"].split(" ")[0] for r in rejected] == ["created_at", "csat", "arr", "created_at"]
+    stored = Ticket.objects.get(source=source)
+    assert stored.external_id == "F\ufffd"
+    assert stored.messages.get().body == "a lone \ufffd half and a NUL"
+    assert SyncRun.objects.get(source=source).errors[1]["external_id"] == "B\ufffd"

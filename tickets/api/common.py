@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -90,6 +90,12 @@ TICKET_MAPPING_SCHEMA: dict[str, Any] = {
 class TicketMappingField(serializers.JSONField):
     """Any JSON value; each item is validated later by ``ticket_record_from_dict``."""
 
+    def to_internal_value(self, data: Any) -> Any:
+        # The body parser made it from JSON already. JSONField would re-encode it and refuse the whole
+        # request for one item's number that overflows to infinity (1e999999); the item's own check
+        # rejects just that item instead.
+        return data
+
 
 class TicketMappingFieldSchema(OpenApiSerializerFieldExtension):
     target_class = TicketMappingField
@@ -106,6 +112,39 @@ class ErrorSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Error"
+
+
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "Why the request was refused: `detail` for the request as a whole, or each wrong field "
+        "(`non_field_errors` for their combination) with its messages. A field of a nested object or "
+        "list has an object of its own, keyed by sub-field or index."
+    ),
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "array", "items": {}},
+            {"type": "object"},
+        ]
+    },
+    "example": {"title": ["This field is required."]},
+}
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """Schema only: the body of a 400 from DRF's validation (``VALIDATION_ERROR_SCHEMA``)."""
+
+    class Meta:
+        ref_name = "ValidationError"
+
+
+class ValidationErrorSchema(OpenApiSerializerExtension):
+    target_class = ValidationErrorSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        return VALIDATION_ERROR_SCHEMA
 
 
 class RejectedTicketSerializer(serializers.Serializer):

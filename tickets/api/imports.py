@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from typing import Any
+
+from django.http import Http404, HttpRequest
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -13,8 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tickets.access import access_tickets_import, api_access
-from tickets.api.common import ErrorSerializer
-from tickets.forms import validate_import_file
+from tickets.api.common import ErrorSerializer, PayloadTooLarge, ValidationErrorSerializer
+from tickets.forms import (
+    upload_declared_too_large,
+    upload_limit_install,
+    upload_too_large_message,
+    validate_import_file,
+)
 from tickets.models import SourceKind, SyncRun, SyncRunStatus, SyncTrigger
 from tickets.selectors import import_run_detail
 from tickets.services import SourceDisabled, file_import_upload, source_get_or_create
@@ -52,6 +59,16 @@ class ImportCreateApi(APIView):
         class Meta:
             ref_name = "ImportQueued"
 
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # Before DRF, or the CSRF check of a session, reads the body.
+        self.upload_limit = upload_limit_install(request)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if upload_declared_too_large(request):
+            raise PayloadTooLarge(upload_too_large_message("This request is too large"))
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="imports_create",
         summary="Import a ticket file",
@@ -64,14 +81,20 @@ class ImportCreateApi(APIView):
         request={"multipart/form-data": InputSerializer},
         responses={
             202: OutputSerializer,
-            400: OpenApiResponse(description="No file, an unsupported or empty file, or one over the size limit."),
+            400: OpenApiResponse(
+                ValidationErrorSerializer,
+                description="No file, an unsupported or empty file, or one over the size limit.",
+            ),
             401: _UNAUTHENTICATED,
             403: _FORBIDDEN,
             409: OpenApiResponse(ErrorSerializer, description="The source is disabled."),
+            413: OpenApiResponse(ErrorSerializer, description="The file is over the size limit."),
         },
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
+        if self.upload_limit.exceeded:
+            raise PayloadTooLarge(upload_too_large_message("This file is larger than that"))
         serializer.is_valid(raise_exception=True)
         source = source_get_or_create(name=serializer.validated_data["source"].strip(), kind=SourceKind.UPLOAD)
         try:

@@ -9,7 +9,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,9 +19,11 @@ from tickets.api.common import (
     ErrorSerializer,
     ImportResultSerializer,
     TicketMappingField,
+    ValidationErrorSerializer,
     import_result_status,
     reject_oversized_body,
 )
+from tickets.api.parsers import JSONBodyParser
 from tickets.filters import TicketFilter
 from tickets.models import Customer, Message, Organization, Source, Ticket
 from tickets.selectors import ticket_detail, ticket_list
@@ -97,8 +98,12 @@ class TicketListApi(ListAPIView):
         operation_id="tickets_list",
         summary="List tickets",
         description="Newest first, in pages linked by `next` / `previous` cursors. Filters combine with AND.",
-        responses={200: OutputSerializer(many=True), 400: OpenApiResponse(description="An invalid filter."),
-                   401: _UNAUTHENTICATED, 403: _FORBIDDEN},
+        responses={
+            200: OutputSerializer(many=True),
+            400: OpenApiResponse(ValidationErrorSerializer, description="An invalid filter."),
+            401: _UNAUTHENTICATED,
+            403: _FORBIDDEN,
+        },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -130,7 +135,7 @@ class TicketDetailApi(APIView):
 
 class TicketBulkCreateApi(APIView):
     permission_classes = [api_access(access_tickets_import)]
-    parser_classes = [JSONParser]
+    parser_classes = [JSONBodyParser]
 
     class InputSerializer(serializers.Serializer):
         source = serializers.CharField(  # type: ignore[assignment]
@@ -161,7 +166,9 @@ class TicketBulkCreateApi(APIView):
         responses={
             200: ImportResultSerializer,
             207: OpenApiResponse(ImportResultSerializer, description="Some tickets were rejected."),
-            400: OpenApiResponse(description="The body is not of this form, or lists too many tickets."),
+            400: OpenApiResponse(
+                ValidationErrorSerializer, description="The body is not of this form, or lists too many tickets."
+            ),
             401: _UNAUTHENTICATED,
             403: _FORBIDDEN,
             409: OpenApiResponse(ErrorSerializer, description="The source is disabled."),

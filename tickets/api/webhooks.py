@@ -13,7 +13,7 @@ from django.urls import reverse
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed, NotFound, ParseError, PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -41,6 +41,7 @@ from tickets.services import (
     source_webhook_secret_rotate,
     webhook_delivery_ingest,
 )
+from tickets.services.webhooks import ReplayedDelivery
 
 SIGNING_SCHEME = f"""**Authentication.** Not a token or a session: each delivery is signed with the source's webhook
 secret (an admin creates it with `POST /api/sources/{{source}}/webhook-secret/`).
@@ -53,8 +54,9 @@ secret (an admin creates it with `POST /api/sources/{{source}}/webhook-secret/`)
    `{webhook.SIGNATURE_HEADER}: sha256=<signature>`.
 
 Deliveries more than `THREADLINE_WEBHOOK_TOLERANCE_SECONDS` (300 by default) away from the server clock
-are refused, so a captured delivery cannot be replayed later; within that window a repeated delivery
-changes nothing, because tickets are upserted by `external_id`. `tickets/connectors/webhook.py`
+are refused, so a captured delivery cannot be replayed later. Within that window a repeated delivery
+changes nothing: with Redis as the cache the exact delivery (same signature) is refused with 409, and
+in any case tickets are upserted by `external_id`, so it would count as unchanged. `tickets/connectors/webhook.py`
 (`sign`, `signed_headers`, `verify`) implements the scheme in Python.
 
 **Body.** One ticket in the documented import form, or `{{"tickets": [ ... ]}}` with up to
@@ -120,6 +122,9 @@ class WebhookReceiveApi(APIView):
             401: OpenApiResponse(ErrorSerializer, description="Missing or wrong signature, or a stale timestamp."),
             403: OpenApiResponse(ErrorSerializer, description="The source is disabled."),
             404: OpenApiResponse(ErrorSerializer, description="No such source, or it has no webhook secret."),
+            409: OpenApiResponse(
+                ErrorSerializer, description="This exact delivery was accepted already (a replay); nothing changed."
+            ),
             413: OpenApiResponse(ErrorSerializer, description="The body is too large."),
         },
         examples=[OpenApiExample("One ticket", request_only=True, value=TICKET_MAPPING_EXAMPLE)],
@@ -146,6 +151,8 @@ class WebhookReceiveApi(APIView):
             raise AuthenticationFailed(str(exc)) from None
         except InvalidDelivery as exc:
             raise ParseError(str(exc)) from None
+        except ReplayedDelivery as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(ImportResultSerializer(result).data, status=import_result_status(result))
 
 

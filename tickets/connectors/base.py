@@ -12,8 +12,9 @@ HTTP behaviour, the same for every vendor:
   limits), and any answer the vendor's ``rate_limited`` test recognises (Linear's ``RATELIMITED``);
 - a response saying the rate-limit budget is spent (``X-RateLimit-Remaining: 0``) pauses until
   its reset before the next request;
-- timeouts, connection errors and 5xx are retried ``MAX_TRANSIENT_RETRIES`` times with
-  exponential backoff (1, 2, 4 … seconds, capped), then raise ``TransientError``;
+- timeouts, connection errors, 5xx and a JSON answer cut short (truncated in transit) are retried
+  ``MAX_TRANSIENT_RETRIES`` times with exponential backoff (1, 2, 4 … seconds, capped), then raise
+  ``TransientError``;
 - 401 and 403 raise ``PermanentError`` with a message an admin can act on; 404 too, unless the
   caller says a missing item is expected (a ticket deleted while the sync runs);
 - secrets travel in headers only and are never logged; logs name the method and the URL path.
@@ -22,6 +23,7 @@ HTTP behaviour, the same for every vendor:
 from __future__ import annotations
 
 import email.utils
+import json as jsonlib
 import logging
 import re
 import time
@@ -217,13 +219,10 @@ class ApiClient:
                 )
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 transient_failures += 1
-                reason = f"{type(exc).__name__}"
-                if transient_failures > MAX_TRANSIENT_RETRIES:
-                    raise TransientError(
-                        f"{self.vendor} could not be reached after {MAX_TRANSIENT_RETRIES + 1} attempts "
-                        f"({reason}); the next sync resumes where this one stopped."
-                    ) from None
-                self._backoff(method, url, reason, transient_failures)
+                self._retry_transient(
+                    method, url, type(exc).__name__, transient_failures,
+                    gave_up=f"could not be reached after {MAX_TRANSIENT_RETRIES + 1} attempts ({type(exc).__name__})",
+                )
                 continue
             except httpx.HTTPError as exc:
                 raise PermanentError(f"The request to {self.vendor} failed: {type(exc).__name__}.") from None
@@ -241,23 +240,37 @@ class ApiClient:
                 continue
             if status in RETRYABLE_STATUSES:
                 transient_failures += 1
-                if transient_failures > MAX_TRANSIENT_RETRIES:
-                    raise TransientError(
-                        f"{self.vendor} answered HTTP {status} {MAX_TRANSIENT_RETRIES + 1} times in a row; "
-                        "the next sync resumes where this one stopped."
-                    )
-                retry_after = _retry_after(response.headers)
-                if retry_after is not None:
-                    self.sleep(min(retry_after, MAX_WAIT_SECONDS))
-                else:
-                    self._backoff(method, url, f"HTTP {status}", transient_failures)
+                self._retry_transient(
+                    method, url, f"HTTP {status}", transient_failures,
+                    gave_up=f"answered HTTP {status} {MAX_TRANSIENT_RETRIES + 1} times in a row",
+                    wait=_retry_after(response.headers),
+                )
                 continue
             if status == 404 and missing_ok:
                 return None
             if status >= 400:
                 raise PermanentError(self._refusal(status, url, response), status=status)
+            if _json_cut_short(response):
+                transient_failures += 1
+                self._retry_transient(
+                    method, url, "JSON cut short", transient_failures,
+                    gave_up=f"sent an answer with its JSON cut short {MAX_TRANSIENT_RETRIES + 1} times in a row",
+                )
+                continue
             self._note_budget(response.headers)
             return response
+
+    def _retry_transient(
+        self, method: str, url: str, reason: str, attempt: int, *, gave_up: str, wait: float | None = None
+    ) -> None:
+        """Wait before retry ``attempt`` (``wait`` seconds when the vendor named it, else the backoff);
+        past the cap raise ``TransientError`` saying the vendor ``gave_up``."""
+        if attempt > MAX_TRANSIENT_RETRIES:
+            raise TransientError(f"{self.vendor} {gave_up}; the next sync resumes where this one stopped.")
+        if wait is not None:
+            self.sleep(min(wait, MAX_WAIT_SECONDS))
+        else:
+            self._backoff(method, url, reason, attempt)
 
     def _is_rate_limited(self, response: httpx.Response) -> bool:
         """A refusal that means "not now" rather than "never": wait and retry instead of failing."""
@@ -307,6 +320,20 @@ class ApiClient:
         if wait > 0:
             logger.info("%s rate-limit budget spent: waiting %.0f s", self.vendor, wait)
             self.sleep(wait)
+
+
+def _json_cut_short(response: httpx.Response) -> bool:
+    """Whether a successful answer that says it is JSON does not parse: a body cut in transit (a proxy or
+    the vendor dropped the end of it) is worth a retry. The caller parses it again, a small cost next to
+    the request itself. A body that is not JSON at all, such as a sign-in page at a wrong address, is
+    left to ``_json``, which refuses it for good."""
+    if not response.content or "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        jsonlib.loads(response.content)
+    except ValueError:
+        return True
+    return False
 
 
 def _json(response: httpx.Response, vendor: str) -> Any:

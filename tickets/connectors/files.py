@@ -273,6 +273,8 @@ def _json_line_item(line: _Line) -> Item:
         value = json.loads(line.text)
     except json.JSONDecodeError as exc:
         return Rejection(line.number, "", f"not valid JSON: {exc.msg} (column {exc.colno})")
+    except ValueError as exc:  # a number json parses but Python refuses, e.g. an integer of 5,000 digits
+        return Rejection(line.number, "", f"not valid JSON: {exc}")
     except RecursionError:
         return Rejection(line.number, "", "not valid JSON: nested too deeply")
     return _json_value_item(value, line.number)
@@ -352,6 +354,8 @@ class _TextBuffer:
                     raise FileFormatError(f"the JSON array is broken on line {line}: {exc.msg}") from None
             except RecursionError:
                 raise FileFormatError(f"the JSON element on line {self.line} is nested too deeply") from None
+            except ValueError as exc:  # not a syntax error: a number Python refuses (5,000 digits)
+                raise FileFormatError(f"the JSON element on line {self.line} cannot be read: {exc}") from None
             else:
                 # A value that ends with the buffer may go on (a number split between chunks).
                 if end < len(self.text) or self.exhausted:

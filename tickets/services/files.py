@@ -23,6 +23,7 @@ from tickets.models import (
 )
 from tickets.records import (
     TicketRecord,
+    storable_text,
 )
 from tickets.services.ingest import (
     IngestCounts,
@@ -61,6 +62,7 @@ def file_import_upload(*, source: Source, upload: UploadedFile, trigger: str, st
     The stored name is random with a known suffix: the user's file name is kept for display and
     never becomes part of a path. Raises ``SourceDisabled`` before storing anything.
     """
+    from config.dispatch import task_dispatch
     from tickets.tasks import import_file
 
     _file_import_require_enabled(source)
@@ -69,7 +71,7 @@ def file_import_upload(*, source: Source, upload: UploadedFile, trigger: str, st
         sync_run = file_import_create(
             source=source, path=path, file_name=upload.name or path.name, trigger=trigger, started_by=started_by
         )
-        transaction.on_commit(lambda: import_file.delay(sync_run.pk))
+        transaction.on_commit(lambda: task_dispatch(import_file, sync_run.pk))
     return sync_run
 
 
@@ -185,8 +187,10 @@ class _FileImportTally:
     def reject(self, rejections: list[Rejection]) -> None:
         self.rejected_total += len(rejections)
         room = SyncRun.MAX_REPORTED_ERRORS - len(self.rejected)
+        # What a bad row holds is stored too: it must be text the database takes (no NUL, no lone surrogate).
         self.rejected.extend(
-            {"line": r.line, "external_id": r.external_id or None, "reason": r.reason} for r in rejections[:room]
+            {"line": r.line, "external_id": storable_text(r.external_id) or None, "reason": storable_text(r.reason)}
+            for r in rejections[:room]
         )
 
     def save(self) -> None:

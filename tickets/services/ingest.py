@@ -137,10 +137,11 @@ def _ingest_batch(source: Source, records: list[TicketRecord], sync_run: SyncRun
 
 
 def _hand_over_batch(source: Source, sync_run: SyncRun | None, ticket_ids: list[int]) -> None:
+    from config.dispatch import task_dispatch
     from insights.tasks import process_ingest_batch
 
     batch = IngestBatch.objects.create(source=source, sync_run=sync_run, ticket_ids=ticket_ids)
-    transaction.on_commit(lambda: process_ingest_batch.delay(batch.pk))
+    transaction.on_commit(lambda: task_dispatch(process_ingest_batch, batch.pk))
 
 
 def _ticket_values(

@@ -11,7 +11,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -93,12 +93,36 @@ def source_sync(
                 failure="The stored credentials cannot be decrypted with the configured keys; enter them again.",
             )
         except Exception as exc:
-            sync_run_finish(
-                sync_run=sync_run,
-                failure=f"The sync stopped on an unexpected error ({type(exc).__name__}); see the worker log.",
-            )
+            sync_run_finish(sync_run=sync_run, failure=_unexpected_failure(exc))
             raise
         return sync_run_finish(sync_run=sync_run)
+
+
+def _unexpected_failure(exc: Exception) -> str:
+    """What the admin reads when the sync stopped on an error it does not expect.
+
+    When the database ended the sync's session (a restart, a failover, ``pg_terminate_backend``) a
+    dead connection is dropped here, so the run's failure is written through a new one; the pages
+    committed before it stay, with their cursor.
+    """
+    if not _database_session_lost(exc):
+        return f"The sync stopped on an unexpected error ({type(exc).__name__}); see the worker log."
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+    return "The database connection was lost during the sync; the next sync resumes from the last saved page."
+
+
+# SQLSTATE classes of a session the server ended: connection exceptions, and operator intervention
+# (admin shutdown, crash shutdown, cannot connect now). An error without a SQLSTATE came from the client
+# finding its socket closed.
+_SESSION_LOST_SQLSTATES = ("08", "57P")
+
+
+def _database_session_lost(exc: Exception) -> bool:
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate is None or str(sqlstate).startswith(_SESSION_LOST_SQLSTATES)
 
 
 def _source_sync_lock(source_id: int) -> AbstractContextManager[bool]:
@@ -201,13 +225,16 @@ def source_sync_queue(
     Raises ``SourceDisabled`` and ``ConfigurationError`` (a kind without a connector) at once, so a
     "Sync now" button can say so; a sync already running makes the queued one a no-op.
     """
+    from config.dispatch import task_dispatch
     from tickets.tasks import sync_source
 
     if not source.enabled:
         raise SourceDisabled(f"source {source.name!r} is disabled; an admin must enable it first")
     connector_for(source.kind)
     user_id = started_by.pk if started_by is not None and started_by.is_authenticated else None
-    transaction.on_commit(lambda: sync_source.delay(source.pk, full=full, trigger=trigger, started_by_id=user_id))
+    transaction.on_commit(
+        lambda: task_dispatch(sync_source, source.pk, full=full, trigger=trigger, started_by_id=user_id)
+    )
 
 
 def sources_due_for_sync(*, now: Any = None) -> list[Source]:

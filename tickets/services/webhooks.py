@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from tickets.connectors import webhook
@@ -23,6 +24,7 @@ from tickets.models import (
 from tickets.records import (
     InvalidRecord,
     TicketRecord,
+    storable_text,
     ticket_record_from_dict,
 )
 from tickets.selectors import WEBHOOK_SECRET_KEY, source_webhook_secret
@@ -48,6 +50,10 @@ class WebhookNotConfigured(Exception):
 
 class InvalidDelivery(ValueError):
     """A webhook body that is not the documented JSON; the message says what is wrong."""
+
+
+class ReplayedDelivery(Exception):
+    """A delivery whose exact signature was accepted before, within the timestamp tolerance."""
 
 
 @dataclass
@@ -96,7 +102,7 @@ def _records_from_mappings(mappings: Sequence[Any]) -> tuple[list[TicketRecord],
             rejected.append(
                 {
                     "index": index,
-                    "external_id": str(external_id)[:255] if external_id not in (None, "") else None,
+                    "external_id": storable_text(str(external_id))[:255] if external_id not in (None, "") else None,
                     "reason": str(exc),
                 }
             )
@@ -143,8 +149,10 @@ def webhook_delivery_ingest(
     """Authenticate one signed delivery (see ``tickets.connectors.webhook``) and ingest it.
 
     Raises ``SourceDisabled``, ``WebhookNotConfigured``, ``webhook.WebhookRejected`` (bad or
-    stale signature) or ``InvalidDelivery``, in that order of checking; nothing is written
-    unless the delivery is authentic. A replayed delivery changes nothing.
+    stale signature), ``InvalidDelivery`` or ``ReplayedDelivery``, in that order of checking;
+    nothing is written unless the delivery is authentic. A replayed delivery changes nothing:
+    with a shared cache it is refused (``_delivery_claim``), and without one ingestion is
+    idempotent, so it counts as unchanged.
     """
     if not source.enabled:
         raise SourceDisabled(f"source {source.name!r} is disabled")
@@ -160,15 +168,46 @@ def webhook_delivery_ingest(
         tolerance_seconds=settings.THREADLINE_WEBHOOK_TOLERANCE_SECONDS,
     )
     mappings = _webhook_mappings(body)
-    return tickets_ingest_mappings(source=source, mappings=mappings, trigger=SyncTrigger.WEBHOOK)
+    claim = _delivery_claim(source, signature_header or "")
+    try:
+        return tickets_ingest_mappings(source=source, mappings=mappings, trigger=SyncTrigger.WEBHOOK)
+    except BaseException:
+        if claim:
+            cache.delete(claim)  # not ingested: the sender's retry of the same delivery must go through
+        raise
+
+
+def _delivery_claim(source: Source, signature: str) -> str | None:
+    """Record an authentic delivery's signature for as long as its timestamp is accepted, and
+    return the cache key; raise ``ReplayedDelivery`` if it is recorded already.
+
+    Only a cache every web process shares (Redis) can tell a replay sent to another process, so
+    with a per-process cache nothing is recorded (None) and idempotent ingestion alone makes the
+    replay change nothing. The key expires after twice the tolerance: a timestamp up to the
+    tolerance ahead of the clock stays acceptable that long. ``cache.add`` is atomic in Redis,
+    so of two copies sent at once only one is ingested.
+    """
+    if str(settings.CACHES["default"]["BACKEND"]).endswith(("LocMemCache", "DummyCache")):
+        return None
+    key = f"webhook-delivery:{source.pk}:{signature.strip().lower()}"
+    # add() is False for a key already there, and also while Redis is unreachable (config.cache): only
+    # a key that is really there is a replay, so an outage falls back to idempotency alone.
+    if not cache.add(key, 1, timeout=2 * settings.THREADLINE_WEBHOOK_TOLERANCE_SECONDS) and cache.has_key(key):
+        raise ReplayedDelivery(
+            "this exact delivery (same timestamp and signature) was accepted already; nothing was changed. "
+            "Sign every new delivery with the time you send it"
+        )
+    return key
 
 
 def _webhook_mappings(body: bytes) -> list[Any]:
     """The tickets of a delivery: one mapping, or ``{"tickets": [mapping, ...]}``."""
     try:
         payload = json.loads(body)
-    except ValueError:
-        raise InvalidDelivery("the body is not valid UTF-8 JSON") from None
+    except ValueError as exc:
+        raise InvalidDelivery(f"the body is not valid UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidDelivery("the body is JSON nested too deeply to be read") from None
     if not isinstance(payload, dict):
         raise InvalidDelivery('the body must be a JSON object: one ticket, or {"tickets": [...]}')
     if "tickets" not in payload:
