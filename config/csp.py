@@ -2,10 +2,8 @@
 run under the policy production has).
 
 Scripts, styles, images and fonts come from our own origin only: htmx, plotly.js and the API docs
-are served from our static files. Two allowances remain, each for something the pages still do:
-- ``script-src 'unsafe-inline'``: plotly charts are rendered by an inline ``<script>`` that
-  ``plotly.io.to_html`` emits (insights and roadmap views), and the board's "New item" link has an
-  ``onclick``. Drop it once charts are drawn from a static script reading a data attribute.
+are served from our static files, and no page has an inline script or event handler (charts are
+drawn by static/js/charts.js from a data attribute, insights/charts.py). One allowance remains:
 - ``style-src 'unsafe-inline'``: progress and confidence bars set their width in a ``style``
   attribute, and plotly styles its SVG inline. Inline styles cannot run code.
 """
@@ -18,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
-    "script-src 'self' 'unsafe-inline'",
+    "script-src 'self'",
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",

@@ -74,12 +74,12 @@ class PeriodChoiceForm(forms.Form):
     period = forms.ChoiceField(
         choices=PERIOD_CHOICES, required=False,
         # Picking a preset applies it at once; the days are for a custom period.
-        widget=forms.Select(attrs={"onchange": "if (this.value !== 'custom') this.form.requestSubmit()"}),
+        widget=forms.Select(attrs={"data-submit-on-change": "custom"}),
     )
     start = forms.DateField(required=False, label="From", widget=forms.DateInput(
-        attrs={"type": "date", "onchange": "this.form.period.value = 'custom'"}))
+        attrs={"type": "date", "data-sets": "period=custom"}))
     end = forms.DateField(required=False, label="To", widget=forms.DateInput(
-        attrs={"type": "date", "onchange": "this.form.period.value = 'custom'"}))
+        attrs={"type": "date", "data-sets": "period=custom"}))
 
     def period_chosen(self) -> Period:
         """The period asked for; the form then shows it (preset and days) whatever was sent."""

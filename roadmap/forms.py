@@ -155,6 +155,6 @@ BOARD_SORT_CHOICES = [
 
 class BoardForm(PeriodChoiceForm):
     sort = forms.ChoiceField(choices=BOARD_SORT_CHOICES, required=False,
-                             widget=forms.Select(attrs={"onchange": "this.form.requestSubmit()"}))
+                             widget=forms.Select(attrs={"data-submit-on-change": ""}))
     kind = forms.ChoiceField(choices=[("", "Any kind"), *BacklogItemKind.choices], required=False,
-                             widget=forms.Select(attrs={"onchange": "this.form.requestSubmit()"}))
+                             widget=forms.Select(attrs={"data-submit-on-change": ""}))

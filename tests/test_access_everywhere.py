@@ -327,6 +327,17 @@ def test_every_post_form_carries_the_csrf_token(request, world, name: str) -> No
         assert 'name="csrfmiddlewaretoken"' in form, form[:300]
 
 
+_INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_page_has_an_inline_script(request, world, name: str) -> None:
+    """The Content-Security-Policy allows scripts from our static files only (config/csp.py)."""
+    html = client_as(request, "admin_user").get(url_of(name, world)).content.decode()
+
+    assert not _INLINE_SCRIPT.findall(html)
+
+
 def test_htmx_requests_send_the_token_from_the_page(request, world) -> None:
     """base.html puts the token in ``hx-headers`` on <body>; htmx sends it with every request."""
     client = client_as(request, "admin_user", enforce_csrf_checks=True)

@@ -81,6 +81,7 @@ def test_the_policy_keeps_everything_on_our_own_origin() -> None:
     assert directives["object-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"
     assert "'unsafe-eval'" not in CONTENT_SECURITY_POLICY
+    assert directives["script-src"] == "'self'"  # no inline script or event handler runs
     assert not any(source.startswith(("http", "*")) for value in directives.values() for source in value.split())
 
 

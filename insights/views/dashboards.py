@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import plotly.io as pio
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
@@ -20,6 +19,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from insights.access import access_themes_read
+from insights.charts import chart_html
 from insights.filters import CompareForm, PeriodForm, SegmentForm, ThemeListForm
 from insights.models import Theme
 from insights.selectors import (
@@ -148,21 +148,7 @@ def _bucketed(series: dict[date, int], period: Period) -> list[int]:
 
 
 def _figure_html(data: list[dict[str, Any]], layout: dict[str, Any], height: int) -> str:
-    """A plotly figure as an HTML snippet (plotly.js itself comes from the page's head).
-
-    Traces and layout are plain dicts handed to plotly's renderer unvalidated: building
-    ``graph_objects`` validates every property and cost more than all of a page's queries.
-    """
-    layout = {
-        "height": height, "margin": {"l": 40, "r": 10, "t": 10, "b": 40}, "plot_bgcolor": "#fff",
-        "paper_bgcolor": "#fff", "hovermode": "x unified", "legend": {"orientation": "h", "y": -0.15, "x": 0},
-        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12, "color": "#1d2433"},
-        "xaxis": {"showgrid": False, "linecolor": "#e3e7ee"},
-        "yaxis": {"gridcolor": "#eef0f5", "rangemode": "tozero"},
-        **layout,
-    }
-    return str(pio.to_html({"data": data, "layout": layout}, validate=False, full_html=False,
-                           include_plotlyjs=False, config={"displayModeBar": False, "responsive": True}))
+    return chart_html(data, {"hovermode": "x unified", **layout}, height=height)
 
 
 def _spike_line(day: date) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-import plotly.io as pio
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,6 +18,7 @@ from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from insights.charts import chart_html
 from insights.filters import PERIOD_VALUES, PeriodChoiceForm
 from insights.selectors import Period
 from roadmap.access import access_backlog_edit, access_backlog_link, access_backlog_read
@@ -314,9 +314,8 @@ def _impact_chart(impact: ShipImpact) -> str:
                          "hoverinfo": "skip", "name": f"Average {label}"})
     ship_x = impact.shipped_on.isoformat()
     layout = {
-        "height": 260, "margin": {"l": 70, "r": 10, "t": 10, "b": 40}, "plot_bgcolor": "#fff",
-        "paper_bgcolor": "#fff", "bargap": 0.25, "legend": {"orientation": "h", "y": -0.2, "x": 0},
-        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12, "color": "#1d2433"},
+        "margin": {"l": 70, "r": 10, "t": 10, "b": 40}, "bargap": 0.25,
+        "legend": {"orientation": "h", "y": -0.2, "x": 0},
         "xaxis": {"showgrid": False, "linecolor": "#e3e7ee", "type": "date"},
         "yaxis": {"gridcolor": "#eef0f5", "rangemode": "tozero", "ticksuffix": "%",
                   "title": {"text": "of all tickets"}},
@@ -325,8 +324,7 @@ def _impact_chart(impact: ShipImpact) -> str:
         "annotations": [{"x": ship_x, "y": 1, "yref": "paper", "text": "Shipped", "showarrow": False,
                          "xanchor": "left", "font": {"color": "#1f8a53"}}],
     }
-    return str(pio.to_html({"data": data, "layout": layout}, validate=False, full_html=False,
-                           include_plotlyjs=False, config={"displayModeBar": False, "responsive": True}))
+    return chart_html(data, layout, height=260)
 
 
 @require_POST
