@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import numpy as np
@@ -50,7 +51,7 @@ from insights.models import (
     TicketAnalysis,
     TicketTheme,
 )
-from insights.services import model_version_load, vectors_of
+from insights.services import model_version_load, stats_version, vectors_of
 from roadmap.models import Escalation, EscalationStatus
 from tickets.models import AuthorRole, Channel, Message, Organization, Ticket
 
@@ -408,6 +409,23 @@ def _health_of(facts: Sequence[tuple[Any, ...]]) -> Health:
     )
 
 
+STATS_CACHE_SECONDS = 600
+_Cached = TypeVar("_Cached")
+
+
+def stats_cached(name: str, *key: Any, compute: Callable[[], _Cached]) -> _Cached:
+    """``compute()``, kept in the cache under the statistics' version (``stats_version``): what a
+    dashboard or theme page reads is computed once per change of the data for everyone opening the
+    same view, and a change (a rebuilt day, a curated theme, a spike) makes the next view recompute."""
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+    cache_key = f"stats:{name}:{stats_version()}:{digest}"
+    found = cache.get(cache_key)
+    if found is None:
+        found = compute()
+        cache.set(cache_key, found, STATS_CACHE_SECONDS)
+    return found
+
+
 OVERALL_HEALTH_CACHE_SECONDS = 300
 
 
@@ -579,6 +597,33 @@ EXAMPLE_TEXT_CHARS = 600
 EXAMPLE_CANDIDATES = 50
 
 
+@dataclass
+class ThemeFigures:
+    """What the theme page computes from the theme's tickets and statistics."""
+
+    profile: ThemeProfile
+    breakdowns: dict[str, list[Breakdown]]
+    children: list[ThemeRow]
+    daily: dict[date, int]
+    examples: list[Example]
+
+
+def theme_figures(*, theme: Theme, period: Period, segment: Segment) -> ThemeFigures:
+    """The theme page's figures for a period and segment (``stats_cached``)."""
+
+    def compute() -> ThemeFigures:
+        profile = theme_profile(theme=theme, period=period, segment=segment)
+        return ThemeFigures(
+            profile=profile,
+            breakdowns=theme_breakdowns(theme=theme, period=period, segment=segment, profile=profile),
+            children=theme_children(theme=theme, period=period, segment=segment),
+            daily=theme_daily(theme=theme, period=period, segment=segment),
+            examples=theme_examples(theme=theme, period=period, segment=segment),
+        )
+
+    return stats_cached("theme", theme.pk, period, segment, compute=compute)
+
+
 def theme_examples(*, theme: Theme, period: Period, segment: Segment, limit: int = 5) -> list[Example]:
     """The most confident of the theme's latest tickets in the period.
 
@@ -737,12 +782,17 @@ class Dashboard:
 
 
 def dashboard_overview(*, period: Period, segment: Segment, with_customers: bool = False) -> Dashboard:
-    """Top and rising themes, the volume per day and the theme mix, spikes.
+    """Top and rising themes, the volume per day and the theme mix, spikes (``stats_cached``).
 
     Distinct customers per theme are counted only ``with_customers`` (for every theme: the CSV
     export); the page asks for those of the themes it shows with ``theme_customers`` in a second
     request, since counting them reads the period's tickets and assignments.
     """
+    return stats_cached("dashboard", period, segment, with_customers, compute=partial(
+        _dashboard_overview, period=period, segment=segment, with_customers=with_customers))
+
+
+def _dashboard_overview(*, period: Period, segment: Segment, with_customers: bool) -> Dashboard:
     rows = theme_rows(period=period, segment=segment)
     current = [row for row in rows if row.count]
     if with_customers:

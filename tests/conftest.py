@@ -32,6 +32,18 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_stats_version() -> None:
+    """Pages keep computed figures in the cache under the statistics' version, and the cache outlives
+    a test (in-process, or in Redis across runs): each test starts with a version of its own. (Not
+    ``cache.clear()``: in CI the cache shares its Redis database with the end-to-end tests' broker.)"""
+    from django.core.cache import cache
+
+    from insights.services.stats import STATS_VERSION_KEY
+
+    cache.delete(STATS_VERSION_KEY)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _tasks_run_inline() -> None:
     """Tests run Celery tasks in-process even when REDIS_URL points at a real broker; the

@@ -39,7 +39,9 @@ print(json.dumps({
 
 
 def _production_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is no part of a deployment (check --deploy flags it).
+    left_out = {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {key: value for key, value in os.environ.items() if key not in left_out}
     return {**env, "DEBUG": "false", "SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": "testserver",
             "DATABASE_URL": "sqlite:///:memory:", **extra}
 

@@ -59,6 +59,8 @@ from insights.services.spikes import (
     spikes_check,
 )
 from insights.services.stats import (
+    stats_version,
+    stats_version_bump,
     theme_stats_mark_dirty,
     theme_stats_refresh,
 )
@@ -97,6 +99,8 @@ __all__ = [
     "spike_alert_notify",
     "spike_alert_text",
     "spikes_check",
+    "stats_version",
+    "stats_version_bump",
     "theme_accept",
     "theme_archive",
     "theme_create",

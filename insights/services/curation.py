@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from insights.models import AssignmentMethod, Theme, ThemeStatus, TicketAnalysis, TicketTheme
-from insights.services.stats import theme_stats_mark_dirty
+from insights.services.stats import stats_version_bump, theme_stats_mark_dirty
 from tickets.models import Ticket
 
 
@@ -24,6 +24,7 @@ def _audit(action: str, *, user: Any, theme: Theme | None, ticket: Ticket | None
         action=action, theme=theme, ticket=ticket, user=user if user and user.is_authenticated else None,
         before=before or {}, after=after or {},
     )
+    stats_version_bump()  # names, areas and statuses the dashboards show
 
 
 def _ticket_theme_names(ticket: Ticket) -> list[str]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from config.http import http_client
 from insights.analysis.spikes import SpikeResult, detect_spike, is_new_spike
 from insights.models import SpikeAlert, ThemeStat, ThemeStatus
+from insights.services.stats import stats_version_bump
 from tickets.models import Ticket
 
 SPIKE_HISTORY_DAYS = 7 * 10
@@ -72,6 +73,7 @@ def _spike_alert_raise(theme_id: int, result: SpikeResult) -> SpikeAlert:
         )
         if created:
             transaction.on_commit(lambda: task_dispatch(notify_spike, alert.pk))
+            stats_version_bump()  # the dashboard marks spikes
     return alert
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time as clock
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -18,6 +19,25 @@ from tickets.models import Ticket
 # Comparing every queued ticket's ARR with its organization's takes about a second at a million
 # tickets: done at most this often (the days just processed are copied at once).
 TRIAGE_CATCH_UP_SECONDS = 60
+
+
+STATS_VERSION_KEY = "insights:stats-version"
+
+
+def stats_version() -> int:
+    """A number that changes whenever what the dashboards show may have changed: statistics rebuilt,
+    themes curated, a spike raised. Pages keep what they compute under it (``insights.selectors.
+    stats_cached``), so at a million tickets a busy dashboard is computed once per change, not per view."""
+    version = cache.get(STATS_VERSION_KEY)
+    if version is None:
+        cache.add(STATS_VERSION_KEY, clock.time_ns(), timeout=None)  # add: a concurrent bump wins
+        version = cache.get(STATS_VERSION_KEY) or clock.time_ns()  # no cache reachable: never reused
+    return int(version)
+
+
+def stats_version_bump() -> None:
+    """After the current transaction commits, everything cached under the old version is stale."""
+    transaction.on_commit(lambda: cache.set(STATS_VERSION_KEY, clock.time_ns(), timeout=None))
 
 
 def theme_stats_mark_dirty(*, ticket_ids: Sequence[int]) -> None:
@@ -69,6 +89,7 @@ def _days_rebuild(days: list[date]) -> None:
     backlog_demand_refresh_days(days=days)
     triage_order_refresh(days=days)
     ThemeStatDirtyDay.objects.filter(day__in=days).delete()
+    stats_version_bump()
 
 
 def triage_order_refresh(*, days: Sequence[date] | None = None) -> int:

@@ -31,15 +31,11 @@ from insights.selectors import (
     ThemeRow,
     dashboard_overview,
     store_state,
-    theme_breakdowns,
-    theme_children,
     theme_customers,
-    theme_daily,
     theme_detail,
-    theme_examples,
+    theme_figures,
     theme_list_rows,
     theme_open_escalations,
-    theme_profile,
     themes_compare,
     tickets_link,
 )
@@ -218,18 +214,15 @@ def theme(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404 from None
     form = PeriodForm(request.GET)
     period, segment = form.period_chosen(), form.segment()
-    profile = theme_profile(theme=found, period=period, segment=segment)
-    breakdowns = theme_breakdowns(theme=found, period=period, segment=segment, profile=profile)
-    children = theme_children(theme=found, period=period, segment=segment)
+    figures = theme_figures(theme=found, period=period, segment=segment)
     if _wants_csv(request):
-        return _theme_csv(request, found, period, breakdowns, children)
-    daily = theme_daily(theme=found, period=period, segment=segment)
+        return _theme_csv(request, found, period, figures.breakdowns, figures.children)
     context = {
         "theme": found, "form": form, "period": period, "period_label": _period_label(period),
-        "segment": segment, "profile": profile, "worse": profile.worse(),
-        "breakdowns": breakdowns, "children": children, "chart": _theme_chart(found, daily, period),
-        "examples": [(example, highlighted(example)) for example in theme_examples(
-            theme=found, period=period, segment=segment)],
+        "segment": segment, "profile": figures.profile, "worse": figures.profile.worse(),
+        "breakdowns": figures.breakdowns, "children": figures.children,
+        "chart": _theme_chart(found, figures.daily, period),
+        "examples": [(example, highlighted(example)) for example in figures.examples],
         "escalations": theme_open_escalations(theme=found),
         "tickets_link": tickets_link(period=period, segment=segment, theme=found.pk),
         "previous_link": tickets_link(period=period.previous(), segment=segment, theme=found.pk),

@@ -128,7 +128,24 @@ def test_the_dashboard_shows_top_themes_with_changes_and_customers(client_for, p
     totals = response.context["overview"].totals
     assert (totals.tickets, totals.previous) == (33, 10)
     assert b"Volume and theme mix" in response.content
-    assert b"Plotly.newPlot" in response.content
+    assert b'class="plotly-chart" data-figure=' in response.content
+
+
+def test_dashboard_and_theme_page_figures_are_kept_until_the_statistics_change(
+    client_for, product_manager, world, django_capture_on_commit_callbacks, django_assert_max_num_queries
+) -> None:
+    client = client_for(product_manager)
+    theme_url = reverse("theme_detail", args=[world.sso.pk])
+    first = client.get(reverse("dashboard")).context["overview"].totals.tickets
+    assert client.get(theme_url).context["profile"].tickets == 3
+    with django_assert_max_num_queries(12):  # kept: no statistics are read again
+        assert client.get(reverse("dashboard")).context["overview"].totals.tickets == first
+
+    with django_capture_on_commit_callbacks(execute=True):  # the rebuild's version bump runs on commit
+        world.tickets(world.sso, [1, 2])
+
+    assert client.get(reverse("dashboard")).context["overview"].totals.tickets == first + 2
+    assert client.get(theme_url).context["profile"].tickets == 5
 
 
 def test_distinct_customers_load_into_the_tables_after_the_page(client_for, product_manager, world) -> None:

@@ -30,7 +30,7 @@ def test_a_spike_raises_one_alert_however_often_it_is_checked(crashes, source, d
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         (alert,) = spikes_check(on=TODAY)
     assert (alert.theme, alert.period, alert.observed) == (crashes, "day", 30)
-    assert len(callbacks) == 1  # the notification, once committed
+    assert len(callbacks) == 2  # the notification and the dashboards' cache version, once committed
 
     ThemeStat.objects.create(theme=crashes, day=TODAY + timedelta(days=1), source=source, channel="email", tickets=35)
     assert spikes_check(on=TODAY + timedelta(days=1)) == []

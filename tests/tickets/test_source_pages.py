@@ -151,8 +151,9 @@ def test_the_list_takes_the_same_queries_for_many_sources(
         SyncRun.objects.create(source=source, trigger=SyncTrigger.MANUAL, status=SyncRunStatus.SUCCEEDED, fetched=3)
     client = client_for(admin_user)
     client.get(LIST)
-    # session, user, permissions (2), the role, sources with their annotations, their last runs
-    with django_assert_max_num_queries(7):
+    # session, user, permissions (2), the role, sources with their annotations, their last runs,
+    # hand-offs waiting for the broker (the admins' banner)
+    with django_assert_max_num_queries(8):
         page = text(client.get(LIST))
     assert page.count('aria-label="Sync desk') == 12
 
@@ -409,8 +410,9 @@ def test_the_history_is_paginated_in_a_fixed_number_of_queries(
     client = client_for(admin_user)
     url = reverse("source_history", args=[acme.pk])
     client.get(url)
-    # session, user, permissions (2), the role, the source, the count, one page of runs with their users
-    with django_assert_max_num_queries(8):
+    # session, user, permissions (2), the role, the source, the count, one page of runs with their users,
+    # hand-offs waiting for the broker (the admins' banner)
+    with django_assert_max_num_queries(9):
         first = text(client.get(url))
     assert first.count(admin_user.email) == 20 and "Page 1 of 3" in first
     assert "Page 3 of 3" in text(client.get(url + "?page=3"))
