@@ -182,9 +182,9 @@ def load(connection: Any, *, tickets: int, days: int, themes: int, seed: float) 
         " LEFT JOIN tickets_organization o ON o.id = t.organization_id GROUP BY 1, 2, 3, 4, 5",
         # Every ticket analysed; the unthemed ones wait in the triage queue with the model's guess.
         "INSERT INTO insights_ticketanalysis (ticket_id, text, sentences, content_hash, best_theme_id,"
-        " best_confidence, needs_triage, processed_at)"
+        " best_confidence, needs_triage, processed_at, triage_arr)"
         f" SELECT t.id, t.subject, '[]', t.content_hash, {AREAS} + 1 + floor(random() * {themes})::int,"
-        " random() / 2, NOT EXISTS (SELECT 1 FROM insights_tickettheme tt WHERE tt.ticket_id = t.id), now()"
+        " random() / 2, NOT EXISTS (SELECT 1 FROM insights_tickettheme tt WHERE tt.ticket_id = t.id), now(), -1"
         " FROM tickets_ticket t",
         "INSERT INTO roadmap_backlogitem (title, description, kind, status, external_key, external_url,"
         " created_at, updated_at) SELECT 'Item ' || i, '', 'feature',"

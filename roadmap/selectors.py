@@ -426,6 +426,28 @@ def backlog_board(*, period: Period, sort: str = "customers", kind: str = "") ->
     return list(columns.values())
 
 
+def backlog_board_version() -> str:
+    """Changes whenever anything the board shows may have: items, links, linked escalations, the
+    preset periods' demand, and (through the statistics' version) the rollup and theme names. The
+    board keeps its rendered table under it (``roadmap/board.html``): four small aggregate queries
+    instead of the items, their demand and a table of them on every view."""
+    from insights.services import stats_version
+
+    parts = (
+        stats_version(),
+        BacklogItem.objects.aggregate(n=Count("id"), last=Max("updated_at")),
+        ThemeLink.objects.aggregate(n=Count("id"), last=Max("id"), ids=Sum("id")),
+        Escalation.objects.filter(backlog_item__isnull=False).aggregate(n=Count("id"), last=Max("updated_at")),
+        BacklogDemandSnapshot.objects.aggregate(last=Max("computed_at")),
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def backlog_items_count(*, kind: str = "") -> int:
+    items = BacklogItem.objects.all()
+    return (items.filter(kind=kind) if kind else items).count()
+
+
 def backlog_item_detail(*, item_id: int) -> BacklogItem:
     """One item with its owner; raises BacklogItem.DoesNotExist."""
     return BacklogItem.objects.select_related("owner", "created_by").get(pk=item_id)

@@ -32,8 +32,10 @@ from roadmap.forms import (
 )
 from roadmap.models import BacklogItem, BacklogItemStatus, ThemeLink
 from roadmap.selectors import (
+    BoardColumn,
     ShipImpact,
     backlog_board,
+    backlog_board_version,
     backlog_demand,
     backlog_item_customers,
     backlog_item_detail,
@@ -44,6 +46,7 @@ from roadmap.selectors import (
     backlog_item_ship_impact,
     backlog_item_themes,
     backlog_item_tickets,
+    backlog_items_count,
     backlog_items_open,
     shipped_item_loop_period,
     shipped_item_tag_counts,
@@ -63,6 +66,9 @@ from tickets.exports import csv_response
 
 CUSTOMERS_PER_PAGE = 25
 # Statuses in the order the board shows them: work under way first, closed work last.
+# The rendered table is kept at most this long (and only while ``backlog_board_version`` holds):
+# the bound on how stale an owner's name can be, the one thing the version does not follow.
+BOARD_CACHE_SECONDS = 300
 BOARD_ORDER = [BacklogItemStatus.IN_PROGRESS, BacklogItemStatus.PLANNED, BacklogItemStatus.IDEA,
                BacklogItemStatus.SHIPPED, BacklogItemStatus.WONT_DO]
 
@@ -97,17 +103,20 @@ def board(request: HttpRequest) -> HttpResponse:
     form = BoardForm(request.GET)
     period = form.period_chosen()
     data = form.cleaned_data if form.is_valid() else {}
-    sort = data.get("sort") or "customers"
-    columns = {column.status: column for column in backlog_board(period=period, sort=sort,
-                                                                  kind=data.get("kind") or "")}
-    ordered = [columns[status] for status in BOARD_ORDER]
+    sort, kind = data.get("sort") or "customers", data.get("kind") or ""
+
+    def columns() -> list[BoardColumn]:  # called by the template only when its cached table is stale
+        by_status = {column.status: column for column in backlog_board(period=period, sort=sort, kind=kind)}
+        return [by_status[status] for status in BOARD_ORDER]
+
     query = request.GET.copy()
     query.pop("sort", None)
     return render(request, "roadmap/board.html", {
         "form": form, "period": period, "period_label": _period_label(period),
-        "previous_label": _period_label(period.previous()), "columns": ordered, "sort": sort,
+        "previous_label": _period_label(period.previous()), "columns": columns, "sort": sort, "kind": kind,
         "sort_query": query.urlencode(), "item_query": _period_query(period),
-        "total": sum(len(column.rows) for column in ordered),
+        "total": backlog_items_count(kind=kind), "board_version": backlog_board_version(),
+        "board_cache_seconds": BOARD_CACHE_SECONDS,
         "can_edit": can(request.user, access_backlog_edit),
         "new_form": BacklogItemForm(initial={"status": BacklogItemStatus.IDEA}),
     })

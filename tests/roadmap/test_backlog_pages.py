@@ -100,6 +100,26 @@ def test_the_board_reads_in_a_fixed_number_of_queries(client_for, product_manage
     assert response.content.decode().count('class="board-item"') == 15
 
 
+def test_the_board_keeps_its_table_until_something_on_it_changes(client_for, product_manager, world, item,
+                                                                  django_assert_max_num_queries) -> None:
+    client = client_for(product_manager)
+    assert "Stream CSV exports" in client.get(reverse("roadmap_board")).content.decode()
+    with django_assert_max_num_queries(12):  # kept: no items, links or demand read again
+        client.get(reverse("roadmap_board"))
+
+    backlog_item_create(user=product_manager, title="Faster SSO", status="idea", themes=[world.login])
+    assert "Faster SSO" in client.get(reverse("roadmap_board")).content.decode()
+
+    item.title = "Stream every CSV export"
+    item.save()
+    assert "Stream every CSV export" in client.get(reverse("roadmap_board")).content.decode()
+
+    theme_link_create(item=item, theme=world.login, user=product_manager)
+    body = client.get(reverse("roadmap_board")).content.decode()
+    row = body[body.index("Stream every CSV export"):]
+    assert world.login.name in row[: row.index("</tr>")]
+
+
 def test_an_empty_board_says_what_to_do(client_for, product_manager) -> None:
     body = client_for(product_manager).get(reverse("roadmap_board")).content.decode()
 
