@@ -270,7 +270,8 @@ def measure(connection: Any, *, runs: int, only: set[str]) -> dict[str, Any]:
     }
     # The theme page keeps the period's overall health (its baseline) in the cache for minutes, and
     # the board its demand: these are the pages when nobody opened one of that period lately.
-    cold = {"theme_cache_cleared": "theme", "roadmap_board_cache_cleared": "roadmap_board",
+    cold = {"dashboard_cache_cleared": "dashboard", "dashboard_90_days_cache_cleared": "dashboard_90_days",
+            "theme_cache_cleared": "theme", "roadmap_board_cache_cleared": "roadmap_board",
             "roadmap_board_7_days_cache_cleared": "roadmap_board_7_days",
             "roadmap_board_90_days_cache_cleared": "roadmap_board_90_days",
             "roadmap_board_custom_60_days_cache_cleared": "roadmap_board_custom_60_days"}
