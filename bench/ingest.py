@@ -6,7 +6,9 @@
 Each run migrates the database, empties the ticket tables and then
 
 1. imports N synthetic tickets (about M messages each) through ``tickets.services.ingest_records``,
-   the path every connector takes, with the processing task executed inline;
+   the path every connector takes, each committed batch handed to processing as in production: an
+   ``IngestBatch`` row and a published ``process_ingest_batch`` task (to kombu's in-process memory
+   broker here, so no worker runs it: processing is what bench/assignment.py measures, on workers);
 2. imports the same records again (all unchanged: the idempotent re-import);
 3. empties the tables and COPYs the same rows (organizations, customers, tickets, messages, same
    column values) with raw psycopg into the same tables, indexes and constraints.
@@ -59,7 +61,7 @@ WORDS = VOCABULARY.split()
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    _setup_django()
+    _setup_django(inline_tasks=False)
     from django.db import connection
 
     runs = []
@@ -89,7 +91,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _setup_django() -> None:
+def _setup_django(*, inline_tasks: bool = True) -> None:
     import dj_database_url
 
     url = os.environ.get("DATABASE_URL", "")
@@ -99,10 +101,12 @@ def _setup_django() -> None:
             "  createdb -h 127.0.0.1 -U postgres threadline_bench\n"
             "  DATABASE_URL=postgres://postgres@127.0.0.1:5432/threadline_bench .venv/bin/python bench/ingest.py"
         )
-    # Production settings (no query log), and the processing task run inline in this process.
+    # Production settings (no query log); tasks run inline in this process, or are only published.
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true" if inline_tasks else "false"
+    if not inline_tasks:
+        os.environ["CELERY_BROKER_URL"] = "memory://"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(BASE_DIR))

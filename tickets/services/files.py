@@ -180,8 +180,6 @@ class _FileImportTally:
         self.rejected_total = 0
 
     def add(self, counts: IngestCounts) -> None:
-        # Those tickets were handed to processing with their batch; keeping ids would grow with the file.
-        counts.changed_ticket_ids.clear()
         self.counts.add(counts)
 
     def reject(self, rejections: list[Rejection]) -> None:

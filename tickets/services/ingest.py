@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -34,18 +34,17 @@ _message_values = attrgetter(*_MESSAGE_FIELDS)
 
 @dataclass
 class IngestCounts:
-    """What one ingestion did. ``changed_ticket_ids`` are the tickets created or updated."""
+    """What one ingestion did. Counts only: the ids of the tickets a batch created or changed go
+    to processing with that batch, so memory stays constant however many records come in."""
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    changed_ticket_ids: list[int] = field(default_factory=list)
 
     def add(self, other: IngestCounts) -> None:
         self.created += other.created
         self.updated += other.updated
         self.unchanged += other.unchanged
-        self.changed_ticket_ids.extend(other.changed_ticket_ids)
 
     @property
     def total(self) -> int:
@@ -130,9 +129,9 @@ def _ingest_batch(source: Source, records: list[TicketRecord], sync_run: SyncRun
         _insert_new_tickets(source, new_rows)
         _update_changed_tickets(source, changed_rows)
         counts.created, counts.updated = len(new_rows), len(changed_rows)
-        counts.changed_ticket_ids = [row.stored_id for row in (*new_rows, *changed_rows)]
-        if counts.changed_ticket_ids:
-            _hand_over_batch(source, sync_run, counts.changed_ticket_ids)
+        changed_ticket_ids = [row.stored_id for row in (*new_rows, *changed_rows)]
+        if changed_ticket_ids:
+            _hand_over_batch(source, sync_run, changed_ticket_ids)
     return counts
 
 
