@@ -12,11 +12,17 @@
 3. ``celery worker -Q ml --concurrency W`` starts (W pool processes, default 2) and drains them:
    text preparation, vectors, theme assignment and the writes to PostgreSQL. ``service`` is timed
    from the worker's "ready" line to the last batch's ``processed_at``.
-4. Baseline, same run, same texts, same W processes: the representation's ``transform`` + the
+4. Re-assignment of all of them, as after a retraining (``tickets_reassign_all`` queues
+   ``assign_tickets`` chunks on ``ml``; each reads the stored vectors, predicts and writes the
+   themes): every analysis's classifier version is cleared, the chunks are queued, and a new
+   worker with W processes assigns them (``reassign``, timed from its "ready" line until no ticket
+   is left unassigned, polled every 2 s).
+5. Baseline, same run, same texts, same W processes: the representation's ``transform`` + the
    classifier's ``predict_proba`` on the prepared texts in chunks of the ingest batch size
    (a ``multiprocessing`` pool of W, models loaded before the fork, no database).
 
-It prints one JSON object; ``ratio`` is the workers' tickets/s over the bare calls' tickets/s.
+It prints one JSON object; ``ratio`` is the re-assignment's tickets/s over the bare calls'
+tickets/s, ``processing_ratio`` the same for step 3 (preparation, vectors, assignment and writes).
 ``worker_peak_rss_mb`` is the largest resident set of a worker pool process, sampled every second:
 compare it between sizes of N to see that memory does not grow with the backlog.
 """
@@ -68,17 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(ticket_ids)} tickets ingested in {ingest_seconds:.0f} s, processing queued", file=sys.stderr,
           flush=True)
     service = _drain_with_workers(args, len(ticket_ids))
+    reassign = _reassign_with_workers(args)
     bare = _bare_transform_predict(args, ticket_ids)
     n = len(ticket_ids)
     service_rate, bare_rate = n / service["seconds"], n / bare["seconds"]
+    reassign_rate = reassign["tickets"] / reassign["seconds"]
     print(json.dumps({
         "tickets": n,
         "workers": args.workers,
         "trained_on": args.train,
         "ingest_queued": {"seconds": round(ingest_seconds, 1), "tickets_per_second": round(n / ingest_seconds)},
-        "service": {**service, "tickets_per_second": round(service_rate)},
+        "processing": {**service, "tickets_per_second": round(service_rate)},
+        "reassign": {**reassign, "tickets_per_second": round(reassign_rate)},
         "bare": {**bare, "tickets_per_second": round(bare_rate)},
-        "ratio": round(service_rate / bare_rate, 3),
+        "ratio": round(reassign_rate / bare_rate, 3),
+        "processing_ratio": round(service_rate / bare_rate, 3),
     }))
     if data_dir:
         data_dir.cleanup()
@@ -133,6 +143,28 @@ def _drain_with_workers(args: argparse.Namespace, tickets: int) -> dict[str, Any
     from tickets.models import IngestBatch, IngestBatchStatus
 
     waiting = IngestBatch.objects.exclude(status=IngestBatchStatus.PROCESSED)
+    ready_at, peak_rss = _run_worker_until(args, waiting.exists, poll_seconds=1)
+    finished_at = IngestBatch.objects.aggregate(last=Max("processed_at"))["last"].timestamp()
+    assigned = TicketAnalysis.objects.filter(classifier_version__isnull=False).count()
+    if assigned < tickets:
+        raise SystemExit(f"workers assigned {assigned} of {tickets} tickets")
+    return {"seconds": round(finished_at - ready_at, 1), "worker_peak_rss_mb": peak_rss}
+
+
+def _reassign_with_workers(args: argparse.Namespace) -> dict[str, Any]:
+    from insights import services
+    from insights.models import TicketAnalysis
+
+    unassigned = TicketAnalysis.objects.filter(classifier_version__isnull=True)
+    tickets = TicketAnalysis.objects.update(classifier_version=None)
+    services.tickets_reassign_all()
+    ready_at, peak_rss = _run_worker_until(args, unassigned.exists, poll_seconds=2)
+    return {"tickets": tickets, "seconds": round(time.time() - ready_at, 1), "worker_peak_rss_mb": peak_rss}
+
+
+def _run_worker_until(args: argparse.Namespace, busy: Any, *, poll_seconds: float) -> tuple[float, float]:
+    """Run ``celery worker -Q ml`` with ``args.workers`` processes while ``busy()``; returns when it
+    logged "ready" and its pool processes' peak RSS (MB)."""
     log = tempfile.NamedTemporaryFile(prefix="assignment-worker-", suffix=".log", delete=False)  # noqa: SIM115
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "ml", "--concurrency",
                str(args.workers), "--pool", "prefork", "--without-gossip", "--without-mingle", "-l", "INFO"]
@@ -141,21 +173,19 @@ def _drain_with_workers(args: argparse.Namespace, tickets: int) -> dict[str, Any
     worker = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
     ready_at, peak_rss = None, 0.0
     try:
-        while waiting.exists():
+        while busy():
             if worker.poll() is not None:
                 raise SystemExit(f"the worker exited: {Path(log.name).read_text()[-3000:]}")
             if ready_at is None and re.search(r"celery@\S+ ready", Path(log.name).read_text(errors="replace")):
                 ready_at = time.time()
             peak_rss = max(peak_rss, _pool_rss_mb(worker.pid))
-            time.sleep(1)
+            time.sleep(poll_seconds)
     finally:
         worker.terminate()
         worker.wait(60)
-    finished_at = IngestBatch.objects.aggregate(last=Max("processed_at"))["last"].timestamp()
-    assigned = TicketAnalysis.objects.filter(classifier_version__isnull=False).count()
-    if ready_at is None or assigned < tickets:
-        raise SystemExit(f"workers assigned {assigned} of {tickets} tickets (ready line seen: {ready_at is not None})")
-    return {"seconds": round(finished_at - ready_at, 1), "worker_peak_rss_mb": peak_rss}
+    if ready_at is None:
+        raise SystemExit("the worker finished before its ready line was seen")
+    return ready_at, peak_rss
 
 
 def _pool_rss_mb(worker_pid: int) -> float:
