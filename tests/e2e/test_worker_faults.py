@@ -178,7 +178,10 @@ def test_a_whole_worker_killed_mid_batch_leaves_the_task_to_the_next_worker(
 
     batch, killed_at = _kill_mid_batch(trained, first, lambda: os.killpg(first.pid, signal.SIGKILL))
     first.wait(10)
-    # The message stays unacknowledged in Redis until its visibility timeout has passed.
+    # The message stays unacknowledged in Redis until its visibility timeout (3 s here) has passed. It
+    # must have passed when the next worker first sweeps for such messages: kombu scans on that first
+    # sweep and then only every tenth (about 100 s later), which made this test flaky.
+    time.sleep(max(0.0, killed_at + 4 - time.monotonic()))
     second = start_worker(pool="prefork", concurrency=1, env={"CELERY_VISIBILITY_TIMEOUT": "3"})
     wait_for(lambda: _settled(batch), 45, second)
     redelivered_after = time.monotonic() - killed_at
