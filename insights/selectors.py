@@ -426,18 +426,11 @@ def stats_cached(name: str, *key: Any, compute: Callable[[], _Cached]) -> _Cache
     return found
 
 
-OVERALL_HEALTH_CACHE_SECONDS = 300
-
-
 def overall_health(*, period: Period, segment: Segment) -> Health:
     """Health of all tickets of the period: the baseline every theme page compares with, the same
-    for all of them, so kept for a few minutes instead of rescanning the period per page."""
-    key = f"overall-health:{period.start}:{period.end}:{sorted(segment.ticket_query().items())}"
-    found = cache.get(key)
-    if found is None:
-        found = _health(tickets_in(period=period, segment=segment))
-        cache.set(key, found, OVERALL_HEALTH_CACHE_SECONDS)
-    return found
+    for all of them, so kept (``stats_cached``) instead of rescanning the period per page."""
+    return stats_cached("overall-health", period, segment,
+                        compute=lambda: _health(tickets_in(period=period, segment=segment)))
 
 
 def _health(tickets: QuerySet[Ticket]) -> Health:

@@ -96,7 +96,7 @@ def _analyses_store(
         _execute_binary(  # the table name comes from the model, values are parameters
             f"INSERT INTO {TicketAnalysis._meta.db_table} AS a (ticket_id, text, sentences, vector,"  # noqa: S608
             " representation_version_id, content_hash, needs_triage, processed_at, triage_arr)"
-            " SELECT t, x, s::jsonb, v, %b::bigint, h, true, %b, -1"
+            " SELECT t, x, s::jsonb, v, %b::bigint, h, true, %b, %b"
             " FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bytea[], %b::text[]) AS r(t, x, s, v, h)"
             " ON CONFLICT (ticket_id) DO UPDATE SET text = EXCLUDED.text, sentences = EXCLUDED.sentences,"
             " vector = EXCLUDED.vector, representation_version_id = EXCLUDED.representation_version_id,"
@@ -104,6 +104,7 @@ def _analyses_store(
             " classifier_version_id = NULL",
             [
                 representation.pk if representation else None, timezone.now(),
+                TicketAnalysis._meta.get_field("triage_arr").default,  # "unknown" until the stats refresh copies it
                 [a.ticket_id for a in analyses], [a.prepared.text for a in analyses],
                 [json.dumps(list(a.prepared.sentences)) for a in analyses], vectors,
                 [a.content_hash for a in analyses],

@@ -235,3 +235,16 @@ class FakeZendesk(FakeService):
                 "links": {"next": next_url if has_more else None, "prev": None},
             },
         )
+
+
+def zendesk_source(zendesk: FakeZendesk, token: str = TOKEN) -> Any:
+    """A Zendesk ticket source configured to sync from ``zendesk`` (signing in with ``token``)."""
+    from tickets.services import source_configure
+
+    source, _ = source_configure(
+        name="Acme Zendesk",
+        kind="zendesk",
+        settings_update={"subdomain": "acme", "email": EMAIL, "base_url": zendesk.base_url},
+        secrets_update={"api_token": token},
+    )
+    return source

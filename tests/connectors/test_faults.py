@@ -18,10 +18,10 @@ from django.db import OperationalError, connection, connections
 import config.http
 import tests.connectors.server as fake_server
 from tests.conftest import require_service
-from tests.connectors.fake_zendesk import EMAIL, EXPORT_PATH, TOKEN, FakeZendesk, encode
+from tests.connectors.fake_zendesk import EXPORT_PATH, FakeZendesk, encode, zendesk_source
 from tests.connectors.server import FakeService, Reply, Request
 from tickets.models import Message, Source, SyncRun, SyncRunStatus, Ticket
-from tickets.services import source_configure, source_sync
+from tickets.services import source_sync
 
 CLIENT_TIMEOUT_SECONDS = 0.2
 COMMENTS_OF_ALL_TICKETS = 8
@@ -114,16 +114,6 @@ def zendesk(serve: Callable[[FakeService], str], monkeypatch: pytest.MonkeyPatch
     return zendesk
 
 
-def _source(zendesk: FakeZendesk) -> Source:
-    source, _ = source_configure(
-        name="Acme Zendesk",
-        kind="zendesk",
-        settings_update={"subdomain": "acme", "email": EMAIL, "base_url": zendesk.base_url},
-        secrets_update={"api_token": TOKEN},
-    )
-    return source
-
-
 def _cursor_after(zendesk: FakeZendesk, ticket_id: int) -> str:
     return encode((zendesk.tickets[ticket_id]["generated_timestamp"], ticket_id))
 
@@ -142,7 +132,7 @@ def _stored(source: Source) -> list[str]:
 def test_a_fault_that_passes_is_retried_with_backoff_and_nothing_is_doubled(
     zendesk: FaultyZendesk, sleeps: list[float], fault: str
 ) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     zendesk.faults[EXPORT_PATH] = [None, fault, fault]  # the second page fails twice, then comes
 
     run = source_sync(source_id=source.pk, sleep=sleeps.append)
@@ -169,7 +159,7 @@ def test_a_fault_that_passes_is_retried_with_backoff_and_nothing_is_doubled(
 def test_a_fault_that_persists_fails_the_run_plainly_keeps_the_cursor_and_the_next_sync_resumes(
     zendesk: FaultyZendesk, sleeps: list[float], fault: str, failure: str
 ) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     zendesk.faults[EXPORT_PATH] = [None] + [fault] * 20
 
     failed = source_sync(source_id=source.pk, sleep=sleeps.append)
@@ -193,7 +183,7 @@ def test_a_fault_that_persists_fails_the_run_plainly_keeps_the_cursor_and_the_ne
 def test_a_page_whose_last_conversation_cannot_be_read_is_not_committed_in_part(
     zendesk: FaultyZendesk, sleeps: list[float]
 ) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     zendesk.faults["/api/v2/tickets/4/comments.json"] = ["500"] * 6  # ticket 3's comments came; 4's never
 
     failed = source_sync(source_id=source.pk, sleep=sleeps.append)
@@ -232,7 +222,7 @@ def test_a_database_connection_dropped_mid_sync_fails_the_run_and_the_next_sync_
     zendesk: FaultyZendesk, sleeps: list[float]
 ) -> None:
     require_service("PostgreSQL as the test database (DATABASE_URL)", connection.vendor == "postgresql")
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (sync_session,) = cursor.fetchone()

@@ -11,10 +11,10 @@ import pytest
 from django.db import connection
 
 from tests.conftest import require_service
-from tests.connectors.fake_zendesk import EMAIL, EXPORT_PATH, TOKEN, FakeZendesk, encode
+from tests.connectors.fake_zendesk import EXPORT_PATH, TOKEN, FakeZendesk, encode, zendesk_source
 from tickets.crypto import secrets_decrypt
 from tickets.models import Customer, Message, Organization, Source, SyncRunStatus, SyncTrigger, Ticket
-from tickets.services import SyncAlreadyRunning, source_configure, source_sync, source_test_connection
+from tickets.services import SyncAlreadyRunning, source_sync, source_test_connection
 
 
 def _zendesk(serve: Callable[[FakeZendesk], str], **options: Any) -> FakeZendesk:
@@ -43,16 +43,6 @@ def _zendesk(serve: Callable[[FakeZendesk], str], **options: Any) -> FakeZendesk
     return zendesk
 
 
-def _source(zendesk: FakeZendesk, token: str = TOKEN) -> Source:
-    source, _ = source_configure(
-        name="Acme Zendesk",
-        kind="zendesk",
-        settings_update={"subdomain": "acme", "email": EMAIL, "base_url": zendesk.base_url},
-        secrets_update={"api_token": token},
-    )
-    return source
-
-
 @pytest.fixture
 def zendesk(serve: Callable[[FakeZendesk], str]) -> FakeZendesk:
     return _zendesk(serve)
@@ -62,7 +52,7 @@ def zendesk(serve: Callable[[FakeZendesk], str]) -> FakeZendesk:
 def test_it_imports_every_ticket_with_its_conversation_requester_and_organization(
     zendesk: FakeZendesk, sleeps: list[float]
 ) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
 
     run = source_sync(source_id=source.pk, sleep=sleeps.append)
 
@@ -105,7 +95,7 @@ def test_it_imports_every_ticket_with_its_conversation_requester_and_organizatio
 
 @pytest.mark.django_db
 def test_a_second_sync_without_changes_changes_nothing(zendesk: FakeZendesk, sleeps: list[float]) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     source_sync(source_id=source.pk, sleep=sleeps.append)
     before = list(Ticket.objects.order_by("id").values_list("id", "changed_at", "content_hash"))
     messages_before = Message.objects.count()
@@ -125,7 +115,7 @@ def test_a_second_sync_without_changes_changes_nothing(zendesk: FakeZendesk, sle
 def test_an_updated_ticket_is_updated_in_place_and_a_deleted_one_is_removed(
     zendesk: FakeZendesk, sleeps: list[float]
 ) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     source_sync(source_id=source.pk, sleep=sleeps.append)
     invoice = Ticket.objects.get(source=source, external_id="2")
     zendesk.add_comment(2, 9, "Refunded, sorry about that.")
@@ -147,7 +137,7 @@ def test_an_updated_ticket_is_updated_in_place_and_a_deleted_one_is_removed(
 def test_a_sync_that_crashes_mid_way_resumes_without_duplicates_or_loss(
     zendesk: FakeZendesk, sleeps: list[float]
 ) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     zendesk.fail_after_pages = 2
 
     crashed = source_sync(source_id=source.pk, sleep=sleeps.append)
@@ -186,7 +176,7 @@ def test_a_crash_between_a_page_and_its_cursor_loses_nothing(
     """The records of a page and the cursor after it commit together: a crash in between undoes both."""
     import tickets.services.sync as services
 
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     real_delete = services._tickets_delete
     calls = {"n": 0}
 
@@ -213,7 +203,7 @@ def test_a_rejected_token_stops_the_sync_with_a_message_an_admin_understands(
     zendesk: FakeZendesk, sleeps: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    source = _source(zendesk, token="revoked-token-0000")
+    source = zendesk_source(zendesk, token="revoked-token-0000")
 
     run = source_sync(source_id=source.pk, sleep=sleeps.append)
 
@@ -227,7 +217,7 @@ def test_a_rejected_token_stops_the_sync_with_a_message_an_admin_understands(
 
 @pytest.mark.django_db
 def test_a_429_is_retried_after_the_retry_after_seconds(zendesk: FakeZendesk, sleeps: list[float]) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     zendesk.rate_limit_next = 7
 
     run = source_sync(source_id=source.pk, sleep=sleeps.append)
@@ -241,7 +231,7 @@ def test_a_429_is_retried_after_the_retry_after_seconds(zendesk: FakeZendesk, sl
 def test_a_full_sync_starts_from_the_beginning_and_finds_everything_unchanged(
     zendesk: FakeZendesk, sleeps: list[float]
 ) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     source_sync(source_id=source.pk, sleep=sleeps.append)
     zendesk.requests.clear()
 
@@ -255,14 +245,14 @@ def test_a_full_sync_starts_from_the_beginning_and_finds_everything_unchanged(
 def test_the_connection_test_says_who_signed_in_and_how_many_tickets_there_are(
     zendesk: FakeZendesk, sleeps: list[float]
 ) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
 
     assert source_test_connection(source=source, sleep=sleeps.append) == "Signed in as Ada Agent (admin); 5 tickets"
 
 
 @pytest.mark.django_db
 def test_the_api_token_is_stored_encrypted_and_not_in_the_settings(zendesk: FakeZendesk) -> None:
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
 
     assert "api_token" not in source.settings
     assert TOKEN not in source.credentials_encrypted
@@ -274,7 +264,7 @@ def test_the_api_token_is_stored_encrypted_and_not_in_the_settings(zendesk: Fake
 def test_a_source_never_syncs_twice_at_once(serve: Callable[[FakeZendesk], str], sleeps: list[float]) -> None:
     require_service("PostgreSQL as the test database (DATABASE_URL)", connection.vendor == "postgresql")
     zendesk = _zendesk(serve)
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     zendesk.gate = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -312,7 +302,7 @@ def test_a_run_left_running_blocks_or_is_closed_depending_on_the_lock(
 
     from tickets.models import SyncRun
 
-    source = _source(zendesk)
+    source = zendesk_source(zendesk)
     stale = SyncRun.objects.create(
         source=source, trigger=SyncTrigger.SCHEDULE, status=SyncRunStatus.RUNNING, started_at=timezone.now()
     )

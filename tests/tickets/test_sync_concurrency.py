@@ -20,11 +20,10 @@ from roadmap.models import BacklogItem, BacklogSyncRunStatus
 from roadmap.sync import backlog_source_configure
 from roadmap.tasks import sync_backlog_source
 from tests.conftest import require_service
-from tests.connectors.fake_zendesk import EMAIL, EXPORT_PATH, TOKEN, FakeZendesk
+from tests.connectors.fake_zendesk import EXPORT_PATH, FakeZendesk, zendesk_source
 from tests.connectors.server import Reply, Request, serving
 from tests.roadmap.fake_trackers import REPOSITORY, FakeGitHub
 from tickets.models import SyncRunStatus, Ticket
-from tickets.services import source_configure
 from tickets.tasks import sync_source
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -92,11 +91,7 @@ def test_two_sync_tasks_of_one_help_desk_at_once_make_one_pass(
     zendesk: FakeZendesk, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="tickets.tasks")
-    source, _ = source_configure(
-        name="Acme Zendesk", kind="zendesk",
-        settings_update={"subdomain": "acme", "email": EMAIL, "base_url": zendesk.base_url},
-        secrets_update={"api_token": TOKEN},
-    )
+    source = zendesk_source(zendesk)
     zendesk.gate = threading.Event()
 
     _race(sync_source, source.pk, zendesk.gate)
