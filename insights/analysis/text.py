@@ -63,6 +63,12 @@ class PreparedText:
     sentences: tuple[str, ...]
     redactions: Mapping[str, int]
 
+    @property
+    def no_request(self) -> bool:
+        """True when the customer asked nothing (greetings, thanks, auto-replies, tests, empty):
+        such a ticket is kept out of themes and out of the triage queue."""
+        return not self.text
+
 
 # --- the ticket ---------------------------------------------------------------------------------------
 
