@@ -5,7 +5,7 @@ import json
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from insights.analysis.evaluation import ari, hungarian_accuracy, hungarian_mapping, macro_f1, nmi
 
@@ -62,17 +62,87 @@ def _write_csv(path, rows) -> None:
         writer.writerows(rows)
 
 
-def test_it_prints_one_json_object_with_all_three_measurements(tmp_path) -> None:
+def _evaluate(tmp_path, *extra: str) -> dict:
     rows = [(t.format(w), label) for label, templates in TOPICS.items() for t in templates for w in WORDS]
     _write_csv(tmp_path / "a.csv", rows[::2])
     _write_csv(tmp_path / "b.csv", rows[1::2])
     out = StringIO()
     call_command("evaluate_theming", "--input", f"{tmp_path / 'a.csv'},{tmp_path / 'b.csv'}",
-                 "--label-column", "intent", "--labels-per-theme", "3", "--json", stdout=out)
-    report = json.loads(out.getvalue())
-    assert set(report) == {"discovery", "few_shot", "stability"}
-    assert set(report["discovery"]) == {"nmi", "ari", "acc", "n_themes", "seconds"}
+                 "--label-column", "intent", "--labels-per-theme", "3", "--anchor-backend", "tfidf", "--json",
+                 *extra, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_it_prints_one_json_object_with_every_measurement(tmp_path) -> None:
+    report = _evaluate(tmp_path)
+    assert set(report) == {"representation", "discovery", "themes", "few_shot", "stability", "anchors"}
+    assert {"nmi", "ari", "acc", "n_themes", "true_labels", "seconds"} <= set(report["discovery"])
     assert report["discovery"]["nmi"] > 0.5
+    assert report["discovery"]["true_labels"] == 3
     assert report["few_shot"]["labels_per_theme"] == 3
     assert report["few_shot"]["accuracy"] > 0.6
+    assert 0.0 <= report["few_shot"]["ece"] <= 1.0
     assert 0.0 <= report["stability"]["changed_share"] <= 1.0
+    assert report["anchors"]["kmeans_true_k"]["k"] == 3
+    assert 0.0 <= report["anchors"]["logistic_few_shot"]["accuracy"] <= 1.0
+
+
+def test_the_report_lists_each_theme_with_its_majority_label_and_purity(tmp_path) -> None:
+    themes = _evaluate(tmp_path)["themes"]
+    assert sum(t["size"] for t in themes) <= len(TOPICS) * 3 * len(WORDS)
+    assert {t["label"] for t in themes} <= set(TOPICS)
+    for theme in themes:
+        assert theme["name"] and theme["keywords"]
+        assert 0.0 < theme["purity"] <= 1.0
+    assert max(t["purity"] for t in themes) > 0.9
+
+
+def test_abstention_two_problems_and_areas_are_reported_when_asked(tmp_path) -> None:
+    rows = [(t.format(w), label, "cards" if label != "password" else "access")
+            for label, templates in TOPICS.items() for t in templates for w in WORDS]
+    with (tmp_path / "c.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "intent", "area"])
+        writer.writerows(rows)
+    out = StringIO()
+    call_command("evaluate_theming", "--input", str(tmp_path / "c.csv"), "--label-column", "intent",
+                 "--area-column", "area", "--none-label", "export", "--pairs", "20", "--labels-per-theme", "3",
+                 "--anchor-backend", "tfidf", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["abstention"]["none_rows"] == 3 * len(WORDS)
+    for key in ("none_unthemed_share", "in_scope_unthemed_share", "selective_accuracy"):
+        assert 0.0 <= report["abstention"][key] <= 1.0
+    assert report["two_problems"]["pairs"] == 20
+    assert 0.0 <= report["two_problems"]["both_in_top2"] <= 1.0
+    assert 0.0 <= report["two_problems"]["second_above_threshold"] <= 1.0
+    assert report["areas"]["true_areas"] == 2
+    assert 0.0 < report["areas"]["largest_share"] <= 1.0
+
+
+def test_noise_then_preparation_gives_back_texts_close_to_the_clean_ones(tmp_path) -> None:
+    from insights.analysis.noise import email_noise
+    from insights.analysis.report import prepare_texts
+
+    clean = [t.format(w) for templates in TOPICS.values() for t in templates for w in WORDS]
+    noisy = email_noise(clean, seed=0)
+    assert sum(n != c for n, c in zip(noisy, clean, strict=True)) > 0.9 * len(clean)
+    prepared = prepare_texts(noisy)
+    assert sum(p.casefold().strip(" .") == c.casefold() for p, c in zip(prepared, clean, strict=True)) > 0.7 * len(clean)
+    report = _evaluate(tmp_path, "--noise", "--prepare")
+    assert report["discovery"]["nmi"] > 0.5
+
+
+def test_the_demo_data_is_evaluated_with_its_known_problems() -> None:
+    out = StringIO()
+    call_command("evaluate_theming", "--demo", "400", "--labels-per-theme", "3", "--anchor-backend", "tfidf",
+                 "--area-column", "area", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["representation"]["texts"] > 300
+    assert report["discovery"]["true_labels"] > 10
+    assert "abstention" in report  # tickets raising no product problem are the out-of-scope rows
+    assert report["areas"]["true_areas"] >= 5
+
+
+def test_it_needs_an_input_or_the_demo() -> None:
+    with pytest.raises(CommandError, match="--input"):
+        call_command("evaluate_theming", "--json")

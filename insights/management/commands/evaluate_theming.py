@@ -1,135 +1,141 @@
 """``manage.py evaluate_theming``: score the product's own theming code on any labelled CSV.
 
-Prints one JSON object (with ``--json``; a short text summary otherwise)::
+Prints one JSON object with ``--json`` (a short text summary otherwise); the sections are those of
+``insights.analysis.report.theming_report``::
 
-    {"discovery": {"nmi", "ari", "acc", "n_themes", "seconds"},
-     "few_shot": {"accuracy", "macro_f1", "labels_per_theme", "seconds"},
-     "stability": {"changed_share"}}
+    {"representation": {...}, "discovery": {"nmi", "ari", "acc", "n_themes", "true_labels", ...},
+     "themes": [{"name", "keywords", "size", "label", "purity"}, ...],
+     "areas": {"nmi", "n_areas", "largest_share", ...}          (with --area-column)
+     "few_shot": {"accuracy", "macro_f1", "ece", "labels_per_theme", "seconds"},
+     "abstention": {"none_unthemed_share", "in_scope_unthemed_share", "selective_accuracy"}
+                                                                 (with --none-label)
+     "two_problems": {"both_in_top2", "second_above_threshold"}  (with --pairs N)
+     "stability": {"changed_share"},
+     "anchors": {"kmeans_true_k": {"nmi", "acc"}, "logistic_few_shot": {"accuracy"}}}
 
-Discovery chooses its own number of themes unless ``--themes`` is given. Few-shot trains the
-assignment model on ``--labels-per-theme`` examples per true label and scores every other text.
-Stability runs discovery on the first 70% of the rows, then again on all rows with the first
-run's themes as existing themes, and reports the share of the shared rows whose theme changed.
+Discovery chooses its own number of themes unless ``--themes`` is given. ``--noise`` wraps every
+text in a made-up support email (greetings, filler, signatures, quoted replies) and ``--prepare``
+runs every text through the preparation an ingested customer message gets; together they measure
+what real email noise costs. ``--demo`` evaluates the product's own demo tickets (prepared, truth
+known) instead of a CSV.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from argparse import ArgumentParser
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 
-from insights.analysis import evaluation
-from insights.analysis.classification import classifier_train
-from insights.analysis.discovery import changed_share, discover
-from insights.analysis.representation import representation_create
+from insights.analysis.noise import email_noise
+from insights.analysis.report import ReportOptions, prepare_texts, theming_report
+from insights.analysis.text import Turn, prepare_ticket
 
-STABILITY_FIRST_SHARE = 0.7
+DEMO_NO_PROBLEM = "(no problem)"
+DEMO_TODAY = date(2026, 11, 20)
 
 
 class Command(BaseCommand):
-    help = "Score theme discovery, few-shot assignment and stability on a labelled CSV."
+    help = "Score theme discovery, few-shot assignment, calibration and stability on a labelled CSV."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--input", action="append", required=True,
+        parser.add_argument("--input", action="append", default=[],
                             help="CSV file; repeat the option or give a comma list to evaluate files together")
+        parser.add_argument("--demo", type=int, nargs="?", const=3000, default=None, metavar="TICKETS",
+                            help="evaluate the demo data's tickets (default 3000) instead of a CSV")
         parser.add_argument("--text-column", default="text")
         parser.add_argument("--label-column", default="label")
+        parser.add_argument("--area-column", default=None, help="a coarser label to score the broad areas against")
+        parser.add_argument("--none-label", default=None, help="label of out-of-scope rows (never trained on)")
         parser.add_argument("--themes", type=int, default=None, help="fix the number of themes (default: chosen)")
         parser.add_argument("--labels-per-theme", type=int, default=10)
+        parser.add_argument("--pairs", type=int, default=0, help="score N tickets that join two problems")
+        parser.add_argument("--noise", action="store_true", help="wrap each text in a made-up support email")
+        parser.add_argument("--prepare", action="store_true", help="prepare each text as an ingested message")
         parser.add_argument("--backend", default="tfidf")
+        parser.add_argument("--anchor-backend", default=None, help="backend of the anchors (default: minilm if "
+                            "the embeddings extra is installed, else tfidf)")
+        parser.add_argument("--threshold", type=float, default=None,
+                            help="assignment threshold (default: THREADLINE_ASSIGNMENT_THRESHOLD)")
+        parser.add_argument("--cache", default=None, metavar="DIR", help="keep the vectors of a set in DIR")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        texts, labels = _load([p for item in options["input"] for p in item.split(",") if p],
-                              options["text_column"], options["label_column"])
-        report = evaluate(texts, labels, backend=options["backend"], seed=options["seed"],
-                          n_themes=options["themes"], labels_per_theme=options["labels_per_theme"])
+        areas: list[str] | None
+        none_label = options["none_label"]
+        if options["demo"]:
+            texts, labels, areas = _demo(options["demo"])
+            none_label = none_label or DEMO_NO_PROBLEM
+        else:
+            paths = [p for item in options["input"] for p in item.split(",") if p]
+            if not paths:
+                raise CommandError("give --input FILE.csv (or --demo)")
+            texts, labels, areas = _load(paths, options["text_column"], options["label_column"],
+                                         options["area_column"])
+        if options["noise"]:
+            texts = email_noise(texts, seed=options["seed"])
+        if options["prepare"]:
+            texts = prepare_texts(texts)
+        from insights.services.processing import assignment_threshold
+
+        report = theming_report(texts, labels, areas=areas, options=ReportOptions(
+            backend=options["backend"], seed=options["seed"], n_themes=options["themes"],
+            labels_per_theme=options["labels_per_theme"], none_label=none_label, pairs=options["pairs"],
+            threshold=options["threshold"] if options["threshold"] is not None else assignment_threshold(),
+            anchor_backend=options["anchor_backend"], cache_dir=options["cache"],
+        ))
         if options["json"]:
             self.stdout.write(json.dumps(report))
-        else:
-            for part, figures in report.items():
+            return
+        for part, figures in report.items():
+            if part == "themes":
+                self.stdout.write("themes: " + "; ".join(f"{t['name']} ({t['size']})" for t in figures))
+            else:
                 self.stdout.write(f"{part}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
 
 
-def _load(paths: Sequence[str], text_column: str, label_column: str) -> tuple[list[str], list[str]]:
+def _load(
+    paths: Sequence[str], text_column: str, label_column: str, area_column: str | None = None
+) -> tuple[list[str], list[str], list[str] | None]:
     frames = []
+    columns = [text_column, label_column, *([area_column] if area_column else [])]
     for path in paths:
         if not Path(path).is_file():
             raise CommandError(f"no such file: {path}")
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        missing = {text_column, label_column} - set(frame.columns)
+        missing = set(columns) - set(frame.columns)
         if missing:
             raise CommandError(f"{path} lacks column(s) {', '.join(sorted(missing))}")
-        frames.append(frame[[text_column, label_column]])
+        frames.append(frame[columns])
     data = pd.concat(frames, ignore_index=True)
     data = data[data[text_column].str.strip() != ""]
     if data[label_column].nunique() < 2:
         raise CommandError("evaluation needs at least two distinct labels")
-    return data[text_column].tolist(), data[label_column].tolist()
+    areas = data[area_column].tolist() if area_column else None
+    return data[text_column].tolist(), data[label_column].tolist(), areas
 
 
-def evaluate(
-    texts: list[str], labels: list[str], *, backend: str, seed: int, n_themes: int | None, labels_per_theme: int
-) -> dict[str, dict[str, Any]]:
-    """All three measurements on one labelled set, with the same fitted representation."""
-    representation = representation_create(backend).fit(texts)
-    vectors = representation.transform(texts)
-    merge = representation.splits_paraphrases
-    started = time.perf_counter()
-    found = discover(vectors, texts, seed=seed, n_themes=n_themes, merge_duplicates=merge)
-    discovery = {
-        "nmi": round(evaluation.nmi(labels, found.labels), 4),
-        "ari": round(evaluation.ari(labels, found.labels), 4),
-        "acc": round(evaluation.hungarian_accuracy(labels, found.labels), 4),
-        "n_themes": found.n_themes,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    return {
-        "discovery": discovery,
-        "few_shot": _few_shot(vectors, texts, labels, labels_per_theme=labels_per_theme, seed=seed),
-        "stability": {
-            "changed_share": round(_stability(vectors, texts, seed=seed, n_themes=n_themes, merge=merge), 4)
-        },
-    }
+def _demo(count: int) -> tuple[list[str], list[str], list[str]]:
+    """The demo tickets as the product prepares them; a ticket's truth is its first problem and that
+    problem's area (``DEMO_NO_PROBLEM`` for a ticket that raises none). No-request tickets are left
+    out: the product keeps them out of theming."""
+    from tickets.demo import demo_records, demo_truth
+    from tickets.demo_catalog import PROBLEMS_BY_KEY
 
-
-def _few_shot(
-    vectors: np.ndarray, texts: list[str], labels: list[str], *, labels_per_theme: int, seed: int
-) -> dict[str, Any]:
-    """Train on ``labels_per_theme`` random texts per label, score all the others."""
-    rng = np.random.default_rng(seed)
-    label_array = np.asarray(labels, dtype=object)
-    chosen = np.zeros(len(labels), dtype=bool)
-    for label in sorted(set(labels)):
-        rows = np.flatnonzero(label_array == label)
-        chosen[rng.choice(rows, min(labels_per_theme, len(rows) - 1), replace=False)] = True
-    train, rest = np.flatnonzero(chosen), np.flatnonzero(~chosen)
-    started = time.perf_counter()
-    model = classifier_train(vectors[train], [texts[i] for i in train], [labels[i] for i in train], seed=seed,
-                             pool_vectors=vectors[rest], pool_texts=[texts[i] for i in rest])
-    ranked = model.predict(vectors[rest], [texts[i] for i in rest], top=1, min_confidence=0.0)
-    predicted = [r[0][0] if r else None for r in ranked]
-    truth = [labels[i] for i in rest]
-    return {
-        "accuracy": round(float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)])), 4),
-        "macro_f1": round(evaluation.macro_f1(truth, predicted), 4),
-        "labels_per_theme": labels_per_theme,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-
-
-def _stability(vectors: np.ndarray, texts: list[str], *, seed: int, n_themes: int | None, merge: bool) -> float:
-    """Churn between a run on the first 70% of rows and a run on all rows that keeps its themes."""
-    first = int(len(texts) * STABILITY_FIRST_SHARE)
-    before = discover(vectors[:first], texts[:first], seed=seed, n_themes=n_themes, merge_duplicates=merge)
-    existing = {str(t.index): t.centroid for t in before.themes}
-    after = discover(vectors, texts, seed=seed, existing=existing, merge_duplicates=merge)
-    return changed_share(before, after, np.arange(first))
+    truth = demo_truth(count=count, today=DEMO_TODAY)
+    texts, labels, areas = [], [], []
+    for record in demo_records(count=count, today=DEMO_TODAY):
+        prepared = prepare_ticket(record.subject, [Turn(m.author_role, m.body, m.is_public) for m in record.messages])
+        if prepared.no_request:
+            continue
+        problems = truth[record.external_id]
+        texts.append(prepared.text)
+        labels.append(problems[0] if problems else DEMO_NO_PROBLEM)
+        areas.append(PROBLEMS_BY_KEY[problems[0]].area if problems else DEMO_NO_PROBLEM)
+    return texts, labels, areas
