@@ -102,7 +102,7 @@ def theming_report(
     return report
 
 
-def _round(value: float) -> float:
+def _round(value: Any) -> float:
     return round(float(value), 4)
 
 
@@ -131,7 +131,7 @@ def _themes(found: Discovery, labels: list[str]) -> list[dict[str, Any]]:
         if not len(members):
             continue
         label, count = Counter(members.tolist()).most_common(1)[0]
-        listed.append({"name": theme.name, "keywords": list(theme.keywords[:5]), "size": int(len(members)),
+        listed.append({"name": theme.name, "keywords": list(theme.keywords[:5]), "size": len(members),
                        "label": label, "purity": _round(count / len(members))})
     return listed
 
@@ -221,7 +221,8 @@ def _two_problems(
     known = set(model.themes)
     in_scope = np.array([i for i in rest if labels[i] in known], dtype=np.int64)
     rng = np.random.default_rng(options.seed + 1)
-    firsts, seconds = [], []
+    firsts: list[int] = []
+    seconds: list[int] = []
     while len(firsts) < options.pairs:
         a, b = rng.choice(in_scope, 2, replace=False)
         if labels[a] != labels[b]:
