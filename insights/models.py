@@ -93,6 +93,19 @@ class TicketTheme(models.Model):
         return f"{self.ticket_id} in {self.theme_id} ({self.method} {self.confidence:.2f})"
 
 
+class NoRequestMethod(models.TextChoices):
+    """Who decided whether a ticket asks anything ("" : nobody yet, it is an ordinary ticket)."""
+
+    TEXT = "text", "Text preparation"
+    MODEL = "model", "Model"
+    MANUAL = "manual", "A person"
+
+
+# The assignment model's class for tickets that ask nothing: a key no theme can have (theme keys
+# are their ids, all digits), learnt from the tickets people mark, never stored or shown as a theme.
+NO_REQUEST_CLASS = "no-request"
+
+
 class TicketAnalysis(models.Model):
     """What analysis made of one ticket: its prepared (redacted) text, its vector, its best theme.
 
@@ -123,10 +136,22 @@ class TicketAnalysis(models.Model):
     # the organization's ARR, -1 for none or unknown, and the ticket's created time.
     triage_arr = models.DecimalField(max_digits=14, decimal_places=2, default=-1, db_default=-1)
     triage_created_at = models.DateTimeField(null=True, blank=True)
+    # The customer asked nothing (greetings, thanks, auto-replies, tests, empty): no themes, not in
+    # the triage queue or discovery, not "unthemed". ``no_request_method`` says who decided; a
+    # person's decision ("manual", either way) is never overwritten by text preparation or the model.
+    no_request = models.BooleanField(default=False, db_default=False)
+    no_request_method = models.CharField(max_length=10, choices=NoRequestMethod.choices, blank=True, default="",
+                                         db_default="")
+    no_request_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    no_request_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["needs_triage", "best_confidence"]),
+            # Few tickets ask nothing: their count and filter read this small index.
+            models.Index(fields=["ticket"], condition=Q(no_request=True), name="analysis_no_request_idx"),
             models.Index(fields=["-triage_arr", "-triage_created_at", "-ticket"], condition=Q(needs_triage=True),
                          name="analysis_triage_affected_idx"),
         ]
@@ -313,6 +338,8 @@ class ThemeChangeAction(models.TextChoices):
     MERGE = "merge", "Merged themes"
     SPLIT = "split", "Split a theme"
     ARCHIVE = "archive", "Archived a theme"
+    NO_REQUEST = "no_request", "Marked a ticket as no request"
+    REQUEST = "request", "Marked a ticket as a request"
 
 
 class ThemeChange(models.Model):

@@ -51,7 +51,7 @@ from insights.models import (
     TicketAnalysis,
     TicketTheme,
 )
-from insights.services import model_version_load, stats_version, vectors_of
+from insights.services import CORRECTION_ACTIONS, model_version_load, stats_version, vectors_of
 from roadmap.models import Escalation, EscalationStatus
 from tickets.models import AuthorRole, Channel, Message, Organization, Ticket
 
@@ -324,6 +324,7 @@ class VolumeTotals:
 
     How many are in no theme is left to the link: counting it probes the assignments of every
     ticket of the period, which alone would cost a large store most of a page's time budget.
+    How many asked nothing (``no_request``) is counted: those few are found through their own index.
     """
 
     tickets: int
@@ -331,6 +332,8 @@ class VolumeTotals:
     link: str
     previous_link: str
     unthemed_link: str
+    no_request: int
+    no_request_link: str
 
     @property
     def delta(self) -> int:
@@ -349,7 +352,17 @@ def volume_totals(*, period: Period, segment: Segment, tickets: int | None = Non
         link=tickets_link(period=period, segment=segment),
         previous_link=tickets_link(period=period.previous(), segment=segment),
         unthemed_link=tickets_link(period=period, segment=segment, unthemed="true"),
+        no_request=no_request_count(period=period, segment=segment),
+        no_request_link=tickets_link(period=period, segment=segment, no_request="true"),
     )
+
+
+def no_request_count(*, period: Period, segment: Segment) -> int:
+    """Tickets of the period in which the customer asked nothing (kept out of themes and triage)."""
+    first, last = period.bounds()
+    return TicketAnalysis.objects.filter(
+        segment.ticket_q("ticket__"), no_request=True, ticket__created_at__gte=first, ticket__created_at__lt=last
+    ).count()
 
 
 def daily_ticket_totals(*, period: Period, segment: Segment) -> dict[date, int]:
@@ -836,7 +849,7 @@ def triage_queue(*, order: str) -> QuerySet[TicketAnalysis]:
     the ARR and created time copied onto the analysis (``triage_order_refresh``), in the order of
     their partial index; "newest" walks the tickets' created_at index. Both stop after a page.
     """
-    queue = TicketAnalysis.objects.filter(needs_triage=True).select_related(
+    queue = TicketAnalysis.objects.filter(needs_triage=True, no_request=False).select_related(
         "ticket", "ticket__source", "ticket__organization", "ticket__requester", "best_theme"
     ).defer("vector", "sentences")
     if order == "affected":
@@ -854,7 +867,7 @@ def triage_item(*, ticket_id: int) -> TicketAnalysis:
 def corrections_since_training() -> tuple[int, ModelVersion | None]:
     """People's ticket decisions the active assignment model has not learnt yet, and that model."""
     active = ModelVersion.objects.filter(kind=ModelKind.CLASSIFIER, is_active=True).first()
-    changes = ThemeChange.objects.filter(action__in=["retag", "confirm"])
+    changes = ThemeChange.objects.filter(action__in=CORRECTION_ACTIONS)
     if active is not None:
         changes = changes.filter(created_at__gt=active.created_at)
     return changes.count(), active

@@ -100,6 +100,8 @@ ACCESS: dict[str, Endpoint] = {
     "triage_file": action(CURATORS),
     "triage_new_theme": action(CURATORS),
     "ticket_themes_set": action(CURATORS),
+    "ticket_no_request": action(CURATORS),
+    "ticket_no_request_undo": action(CURATORS),
     "suggested_accept": action(CURATORS, "suggestion"),
     "suggested_rename": action(CURATORS, "suggestion"),
     "suggested_merge": action(CURATORS, "suggestion"),

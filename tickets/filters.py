@@ -76,7 +76,13 @@ class TicketFilter(filters.FilterSet):
     theme = filters.NumberFilter(
         method="filter_theme", min_value=1, max_value=MAX_ID, help_text="Tickets in this theme (id)"
     )
-    unthemed = filters.BooleanFilter(method="filter_unthemed", help_text="Tickets in no theme (true) or in one")
+    unthemed = filters.BooleanFilter(
+        method="filter_unthemed", help_text="Tickets in no theme (true) or in one; tickets that ask nothing are neither"
+    )
+    no_request = filters.BooleanFilter(
+        method="filter_no_request",
+        help_text="Tickets in which the customer asked nothing (true: greetings, thanks, auto-replies) or the rest",
+    )
 
     class Meta:
         model = Ticket
@@ -84,7 +90,7 @@ class TicketFilter(filters.FilterSet):
 
     # Filters the dashboards link with and the Tickets page has no field for: carried along as
     # hidden inputs when someone refines the list, and shown in words above it.
-    CARRIED = ("theme", "unthemed", "plan", "organization", "created_after", "created_before")
+    CARRIED = ("theme", "unthemed", "no_request", "plan", "organization", "created_after", "created_before")
 
     @property
     def carried(self) -> list[tuple[str, str]]:
@@ -103,6 +109,8 @@ class TicketFilter(filters.FilterSet):
             parts.append(f"Theme: {theme or data['theme']}")
         if data.get("unthemed") is not None:
             parts.append("In no theme" if data["unthemed"] else "In a theme")
+        if data.get("no_request") is not None:
+            parts.append("No request" if data["no_request"] else "Asking something")
         if data.get("plan"):
             parts.append(f"Plan: {data['plan']}")
         if data.get("organization"):
@@ -122,7 +130,13 @@ class TicketFilter(filters.FilterSet):
         if value is None:
             return queryset
         themed = Exists(_ticket_themes().filter(ticket_id=OuterRef("pk")))
-        return queryset.filter(~themed if value else themed)
+        # A ticket that asks nothing is left out of themes on purpose: it is not "unthemed".
+        return queryset.filter(~themed & ~_no_request()) if value else queryset.filter(themed)
+
+    def filter_no_request(self, queryset: QuerySet[Ticket], name: str, value: bool | None) -> QuerySet[Ticket]:
+        if value is None:
+            return queryset
+        return queryset.filter(_no_request() if value else ~_no_request())
 
     def filter_text(self, queryset: QuerySet[Ticket], name: str, value: str) -> QuerySet[Ticket]:
         return queryset.filter(Q(subject__icontains=value) | Q(external_id=value))
@@ -140,6 +154,11 @@ class TicketFilter(filters.FilterSet):
         return queryset.annotate(tags_text=Cast("tags", TextField())).filter(
             tags_text__contains=json.dumps(value)
         )
+
+
+def _no_request() -> Exists:
+    analyses = apps.get_model("insights", "TicketAnalysis").objects
+    return Exists(analyses.filter(ticket_id=OuterRef("pk"), no_request=True))
 
 
 def _ticket_themes() -> QuerySet[Any]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,6 +31,17 @@ def store_overview() -> dict[str, Any]:
 def ticket_list() -> QuerySet[Ticket]:
     """Tickets newest first with what a list row shows, in one query."""
     return Ticket.objects.select_related("source", "requester", "organization").order_by("-created_at", "-id")
+
+
+def ticket_list_flagged(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """``tickets`` with ``no_request`` (the customer asked nothing) read in the same query, through
+    the small index of flagged analyses; a subquery, not a join, so that counting the list is not
+    slowed by it (an unused subquery is left out of ``count()``)."""
+    from insights.models import TicketAnalysis
+
+    return tickets.annotate(
+        no_request=Exists(TicketAnalysis.objects.filter(ticket_id=OuterRef("pk"), no_request=True))
+    )
 
 
 def ticket_detail(*, ticket_id: int) -> Ticket:
@@ -68,7 +79,10 @@ def ticket_page(*, ticket_id: int) -> TicketPage:
         .select_related("theme", "assigned_by", "model_version")
         .order_by("-confidence", "theme__name")
     )
-    analysis = TicketAnalysis.objects.filter(ticket=ticket).select_related("best_theme").defer("vector").first()
+    analysis = (
+        TicketAnalysis.objects.filter(ticket=ticket).select_related("best_theme", "no_request_by")
+        .defer("vector").first()
+    )
     return TicketPage(
         ticket=ticket,
         themes=[(row, ticket_theme_reason(ticket_theme=row)) for row in rows],

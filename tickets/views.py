@@ -49,6 +49,7 @@ from tickets.selectors import (
     source_sync_run_watched,
     store_overview,
     ticket_list,
+    ticket_list_flagged,
     ticket_page,
 )
 from tickets.services import (
@@ -72,7 +73,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @page_access(access_tickets_read)
 def tickets(request: HttpRequest) -> HttpResponse:
     filterset = TicketFilter(request.GET, queryset=ticket_list())
-    page = Paginator(filterset.qs, TICKETS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(ticket_list_flagged(filterset.qs), TICKETS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(

@@ -23,6 +23,8 @@ from insights.services.curation import (
     theme_merge,
     theme_rename,
     theme_split,
+    ticket_no_request_mark,
+    ticket_no_request_undo,
     ticket_retag,
 )
 from insights.services.discovery import (
@@ -31,6 +33,7 @@ from insights.services.discovery import (
     discovery_run_queue,
 )
 from insights.services.learning import (
+    CORRECTION_ACTIONS,
     REASSIGN_CHUNK,
     RETRAIN_PER_THEME,
     RETRAIN_POOL,
@@ -72,6 +75,7 @@ from insights.services.versions import (
 )
 
 __all__ = [
+    "CORRECTION_ACTIONS",
     "DISCOVERY_MAX_POOL",
     "LOAD_CHUNK",
     "REASSIGN_CHUNK",
@@ -110,6 +114,8 @@ __all__ = [
     "theme_split",
     "theme_stats_mark_dirty",
     "theme_stats_refresh",
+    "ticket_no_request_mark",
+    "ticket_no_request_undo",
     "ticket_retag",
     "tickets_analyse",
     "tickets_assign",

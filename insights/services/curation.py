@@ -1,4 +1,5 @@
-"""A support lead's decisions: confirm or retag a ticket; create, rename, accept, merge, split, archive themes."""
+"""A support lead's decisions: confirm or retag a ticket, mark it as no request (or undo that); create, rename,
+accept, merge, split, archive themes."""
 
 from __future__ import annotations
 
@@ -6,8 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
-from insights.models import AssignmentMethod, Theme, ThemeStatus, TicketAnalysis, TicketTheme
+from insights.models import (
+    AssignmentMethod,
+    NoRequestMethod,
+    Theme,
+    ThemeChangeAction,
+    ThemeStatus,
+    TicketAnalysis,
+    TicketTheme,
+)
 from insights.services.stats import stats_version_bump, theme_stats_mark_dirty
 from tickets.models import Ticket
 
@@ -21,7 +31,7 @@ def _audit(action: str, *, user: Any, theme: Theme | None, ticket: Ticket | None
     from insights.models import ThemeChange
 
     ThemeChange.objects.create(
-        action=action, theme=theme, ticket=ticket, user=user if user and user.is_authenticated else None,
+        action=action, theme=theme, ticket=ticket, user=_person(user),
         before=before or {}, after=after or {},
     )
     stats_version_bump()  # names, areas and statuses the dashboards show
@@ -44,17 +54,86 @@ def ticket_retag(*, ticket: Ticket, themes: Sequence[Theme], user: Any) -> None:
     unusable = [theme.name for theme in themes if theme.status != ThemeStatus.ACTIVE]
     if unusable:
         raise ThemeActionError(f"Only active themes can be assigned; not: {', '.join(unusable)}")
-    before = _ticket_theme_names(ticket)
+    before: dict[str, Any] = {"themes": _ticket_theme_names(ticket)}
+    # Themes are a person's statement that the customer asked something.
+    if TicketAnalysis.objects.filter(ticket=ticket, no_request=True).update(
+        no_request=False, no_request_method=NoRequestMethod.MANUAL, no_request_by=_person(user),
+        no_request_at=timezone.now(),
+    ):
+        before["no_request"] = True
     TicketTheme.objects.filter(ticket=ticket).delete()
     TicketTheme.objects.bulk_create(
         TicketTheme(ticket=ticket, theme=theme, confidence=1.0, method=AssignmentMethod.MANUAL, assigned_by=user)
         for theme in themes
     )
     after = sorted(theme.name for theme in themes)
-    action = "confirm" if before == after else "retag"
+    action = "confirm" if before == {"themes": after} else "retag"
     _audit(action, user=user, theme=themes[0] if themes else None, ticket=ticket,
-           before={"themes": before}, after={"themes": after})
+           before=before, after={"themes": after})
     _curated_changed(ticket_ids=[ticket.pk])
+
+
+def _person(user: Any) -> Any:
+    return user if user and user.is_authenticated else None
+
+
+def _analysis_locked(ticket: Ticket) -> TicketAnalysis:
+    try:
+        return TicketAnalysis.objects.select_for_update().get(ticket=ticket)
+    except TicketAnalysis.DoesNotExist:
+        raise ThemeActionError("This ticket has not been analysed yet; try again in a moment") from None
+
+
+@transaction.atomic
+def ticket_no_request_mark(*, ticket: Ticket, user: Any) -> TicketAnalysis:
+    """A person's decision that the customer asked nothing: the ticket leaves every theme (the
+    people's too: the decision replaces them) and the triage queue, and counts as "no request".
+    Neither text preparation nor the model overrides it; the next training learns it as an
+    example of the no-request class. Marking a ticket already marked by a person changes nothing."""
+    analysis = _analysis_locked(ticket)
+    if analysis.no_request and analysis.no_request_method == NoRequestMethod.MANUAL:
+        return analysis
+    before = {"themes": _ticket_theme_names(ticket), "no_request": analysis.no_request,
+              "method": analysis.no_request_method}
+    TicketTheme.objects.filter(ticket=ticket).delete()
+    _no_request_set(analysis, no_request=True, user=user, needs_triage=False)
+    _audit(ThemeChangeAction.NO_REQUEST, user=user, theme=None, ticket=ticket, before=before,
+           after={"no_request": True})
+    theme_stats_mark_dirty(ticket_ids=[ticket.pk])
+    return analysis
+
+
+@transaction.atomic
+def ticket_no_request_undo(*, ticket: Ticket, user: Any) -> TicketAnalysis:
+    """A person's decision that the customer did ask something (undoing a mark, or overruling the
+    text preparation or the model): the ticket goes back to the triage queue and, after commit,
+    to the active model for themes; the model's no-request class no longer applies to it."""
+    from config.dispatch import task_dispatch
+    from insights.tasks import assign_tickets
+
+    analysis = _analysis_locked(ticket)
+    if not analysis.no_request:
+        raise ThemeActionError("This ticket is not marked as no request")
+    before = {"no_request": True, "method": analysis.no_request_method}
+    has_themes = TicketTheme.objects.filter(ticket=ticket).exists()
+    _no_request_set(analysis, no_request=False, user=user, needs_triage=not has_themes)
+    _audit(ThemeChangeAction.REQUEST, user=user, theme=None, ticket=ticket, before=before,
+           after={"no_request": False})
+    ticket_ids = [ticket.pk]
+    transaction.on_commit(lambda: task_dispatch(assign_tickets, ticket_ids))
+    return analysis
+
+
+def _no_request_set(analysis: TicketAnalysis, *, no_request: bool, user: Any, needs_triage: bool) -> None:
+    analysis.no_request = no_request
+    analysis.no_request_method = NoRequestMethod.MANUAL
+    analysis.no_request_by = _person(user)
+    analysis.no_request_at = timezone.now()
+    analysis.needs_triage = needs_triage
+    # The active model assigns it again (its themes, or none) without the no-request class.
+    analysis.classifier_version = None
+    analysis.save(update_fields=["no_request", "no_request_method", "no_request_by", "no_request_at",
+                                 "needs_triage", "classifier_version"])
 
 
 @transaction.atomic

@@ -12,7 +12,16 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from insights.analysis.classification import classifier_train, should_activate
-from insights.models import AssignmentMethod, ModelKind, ModelVersion, ThemeStatus, TicketAnalysis, TicketTheme
+from insights.models import (
+    NO_REQUEST_CLASS,
+    AssignmentMethod,
+    ModelKind,
+    ModelVersion,
+    NoRequestMethod,
+    ThemeStatus,
+    TicketAnalysis,
+    TicketTheme,
+)
 from insights.services.representation import representation_ensure
 from insights.services.storage import LOAD_CHUNK, _chunks, _vectors_load
 from insights.services.versions import model_version_active, model_version_save
@@ -43,7 +52,7 @@ def classifier_retrain(*, seed: int = 0) -> ModelVersion | None:
     themes have tickets. An activated model re-assigns every ticket in the background.
     """
     label_rows = _training_label_rows()
-    if not label_rows.exists():
+    if not label_rows.exists() and not _no_request_marked().exists():
         return None
     representation = representation_ensure()
     labels, manual = _training_labels(label_rows)
@@ -77,6 +86,12 @@ def _training_label_rows() -> QuerySet[TicketTheme]:
     )
 
 
+def _no_request_marked() -> QuerySet[TicketAnalysis]:
+    """People's no-request decisions: the only examples of the no-request class (the text
+    preparation's flags are empty texts, and the model's own would only teach it its mistakes)."""
+    return TicketAnalysis.objects.filter(no_request=True, no_request_method=NoRequestMethod.MANUAL)
+
+
 def _training_labels(rows: QuerySet[TicketTheme]) -> tuple[dict[int, set[str]], set[int]]:
     labels: dict[int, set[str]] = defaultdict(set)
     manual: set[int] = set()
@@ -84,6 +99,9 @@ def _training_labels(rows: QuerySet[TicketTheme]) -> tuple[dict[int, set[str]], 
         labels[ticket_id].add(str(theme_id))
         if method == AssignmentMethod.MANUAL:
             manual.add(ticket_id)
+    for ticket_id in _no_request_marked().values_list("ticket_id", flat=True).iterator():
+        labels[ticket_id] = {NO_REQUEST_CLASS}  # marking removed its themes; a stray label would contradict it
+        manual.add(ticket_id)
     return labels, manual
 
 
@@ -158,6 +176,8 @@ def tickets_reassign_all() -> None:
 
 
 STRUCTURAL_CHANGES = ("accept", "create", "merge", "split", "archive", "dismiss")
+# People's decisions about single tickets: the corrections the next training learns.
+CORRECTION_ACTIONS = ("retag", "confirm", "no_request", "request")
 
 
 def classifier_retrain_if_needed() -> ModelVersion | None:
@@ -170,7 +190,7 @@ def classifier_retrain_if_needed() -> ModelVersion | None:
     if active is not None:
         changes = changes.filter(created_at__gt=active.created_at)
     structural = changes.filter(action__in=STRUCTURAL_CHANGES).exists()
-    corrections = changes.filter(action__in=["retag", "confirm"]).count()
+    corrections = changes.filter(action__in=CORRECTION_ACTIONS).count()
     if active is not None and not structural and corrections < settings.THREADLINE_RETRAIN_AFTER_CORRECTIONS:
         return None
     return classifier_retrain()

@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from insights.access import access_themes_curate
@@ -58,9 +59,12 @@ from insights.services import (
     theme_merge,
     theme_rename,
     theme_split,
+    ticket_no_request_mark,
+    ticket_no_request_undo,
     ticket_retag,
 )
 from tickets.access import page_access
+from tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +194,44 @@ def ticket_themes_set(request: HttpRequest, ticket_pk: int) -> HttpResponse:
     else:
         messages.error(request, "Pick themes from the list (only active themes can be assigned).")
     return redirect("ticket_detail", pk=ticket_pk)
+
+
+@require_POST
+@page_access(access_themes_curate)
+def no_request_mark(request: HttpRequest, ticket_pk: int) -> HttpResponse:
+    """Mark the ticket as no request (the customer asked nothing): out of its themes and the queue."""
+    return _no_request_answer(request, ticket_pk, ticket_no_request_mark, done="no_request")
+
+
+@require_POST
+@page_access(access_themes_curate)
+def no_request_undo(request: HttpRequest, ticket_pk: int) -> HttpResponse:
+    """Undo: the customer did ask something; the ticket goes back to the queue and the model."""
+    return _no_request_answer(request, ticket_pk, ticket_no_request_undo, done="view")
+
+
+def _no_request_answer(request: HttpRequest, ticket_pk: int, act: Any, *, done: str) -> HttpResponse:
+    """Run ``act`` on the ticket; answer the triage queue (``from=triage``, htmx) with its row, and
+    anything else (the ticket page, htmx or not) with a redirect back to the ticket page."""
+    try:
+        ticket = Ticket.objects.get(pk=ticket_pk)
+    except Ticket.DoesNotExist:
+        raise Http404 from None
+    error = ""
+    try:
+        act(ticket=ticket, user=request.user)
+    except ThemeActionError as exc:
+        error = str(exc)
+    if request.POST.get("from") == "triage" and _is_htmx(request):
+        context = _row_context(ticket_pk, mode=done if not error else "view")
+        context["error"] = error
+        return _render(request, "insights/_triage_row.html", context)
+    if error:
+        messages.error(request, error)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("ticket_detail", args=[ticket_pk])
+    return redirect(back)
 
 
 # --- suggested themes ---------------------------------------------------------------------------------

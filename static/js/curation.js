@@ -1,4 +1,4 @@
-/* Curation pages: filterable theme lists, and the triage queue's keyboard (j/k, Enter/1, t, n, Esc).
+/* Curation pages: filterable theme lists, and the triage queue's keyboard (j/k, Enter/1, t, n, x, u, Esc).
    No framework: htmx does the requests and swaps; this only moves focus and clicks buttons. */
 (function () {
   "use strict";
@@ -51,7 +51,7 @@
   function nextPending(from) {
     var all = rows();
     for (var i = from + 1; i < all.length; i++) {
-      if (all[i].dataset.mode !== "done") return i;
+      if (all[i].dataset.mode !== "done" && all[i].dataset.mode !== "no_request") return i;
     }
     return from;
   }
@@ -77,6 +77,8 @@
       case "Enter": case "1": press("confirm"); break;
       case "t": press("pick"); break;
       case "n": press("new"); break;
+      case "x": press("no-request"); break;
+      case "u": press("undo"); break;
       default: return;
     }
     event.preventDefault();
@@ -104,7 +106,7 @@
     }
     var index = rows().indexOf(element);
     if (index === current) {
-      if (element.dataset.mode === "done") select(nextPending(index));
+      if (element.dataset.mode === "done" || element.dataset.mode === "no_request") select(nextPending(index));
       else select(index);
     }
     autofocus(element);
