@@ -82,9 +82,34 @@ def test_confidences_are_probabilities_best_first(model: ThemeClassifier, embed:
 
 
 def test_a_text_with_two_topics_gets_both_themes(model: ThemeClassifier, embed: TfidfVectorizer) -> None:
-    text = ["My card was declined. Also the CSV export stops halfway."]
-    (assignment,) = model.assign(vec(embed, text), text, threshold=0.3)
+    text = ["My card was declined.\nAlso the CSV export stops halfway."]
+    (assignment,) = model.assign(vec(embed, text), text, threshold=0.5)
     assert {t for t, _ in assignment.themes} == {"card", "export"}
+
+
+def test_a_second_problem_needs_no_vector_of_its_own(model: ThemeClassifier, embed: TfidfVectorizer) -> None:
+    # One vector for the whole ticket, as the services store it: the sentences' own words
+    # carry each problem, so both stay confident rather than sharing one unit of probability.
+    single = ["The CSV export stops halfway"]
+    joined = ["The CSV export stops halfway.\nMy refund never arrived."]
+    alone = model.predict_proba(vec(embed, single), single)[0]
+    both = model.predict_proba(vec(embed, joined), joined)[0]
+    export, refund = model.themes.index("export"), model.themes.index("refund")
+    assert min(both[export], both[refund]) >= 0.5
+    assert alone[refund] < 0.5
+
+
+def test_every_labelled_text_is_scored_out_of_fold(model: ThemeClassifier) -> None:
+    assert model.metrics["holdout_size"] == len(TEXTS)
+    assert 0.0 <= model.metrics["holdout_ece"] <= 1.0
+    assert model.metrics["holdout_accuracy"] >= 0.9
+
+
+def test_a_theme_with_a_single_example_is_always_learnt(embed: TfidfVectorizer) -> None:
+    texts = [*TEXTS, "the mobile app crashes on start"]
+    model = classifier_train(vec(embed, texts), texts, [*LABELS, "crash"], seed=0)
+    assert "crash" in model.themes
+    assert model.metrics["holdout_size"] == len(TEXTS)  # its only row is never held out
 
 
 def test_nonsense_stays_unthemed_but_keeps_a_best_candidate(model: ThemeClassifier, embed: TfidfVectorizer) -> None:
