@@ -77,14 +77,19 @@ def prepare_ticket(subject: str, turns: Sequence[Turn]) -> PreparedText:
     """Clean and redact ``subject`` and the customer's public turns of one ticket; see ``PreparedText``.
 
     Agent and bot turns and internal notes are ignored; a customer turn that is an auto-reply or only
-    says thanks / ok / hi is dropped. Pure and deterministic.
+    says thanks / ok / hi is dropped. Turns after the first ``MAX_TICKET_CHARACTERS`` of the customer's
+    bodies are not read. Pure and deterministic; time linear in the length of what is read.
     """
     counts: Counter[str] = Counter()
     sentences: list[str] = []
     seen: set[str] = set()
+    read = 0
     for turn in turns:
         if turn.role != "customer" or not turn.is_public:
             continue
+        read += min(len(turn.body), _MAX_BODY)
+        if read > MAX_TICKET_CHARACTERS:
+            break
         body = clean_message(turn.body)
         if not body:
             continue
@@ -112,18 +117,23 @@ def _prepared_subject(subject: str, sentences: Sequence[str], counts: Counter[st
     return redacted.text
 
 
-_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|aw|wg|sv|vs|tr|rv|antw|odp|r)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+# Possessive quantifiers (``*+``) and bounded scans throughout: a customer controls every character,
+# and a quantifier that can hand characters back to a neighbour taking the same ones turns one long
+# run of spaces into minutes of backtracking (tests/insights/test_text_linear.py).
+_SUBJECT_PREFIX = re.compile(r"^\s*+(?:(?:re|fwd?|aw|wg|sv|vs|tr|rv|antw|odp|r)\s*+(?:\[\d++\]\s*+)?:\s*+)+", re.I)
 _TICKET_TAG = re.compile(
-    r"\[\s*(?:(?i:ticket|case|request|incident)\s*)?#?\s*[A-Z]*-?\d{3,}\s*\]|\(\s*#[A-Z]*-?\d{3,}\s*\)"
+    r"\[\s*+(?:(?i:ticket|case|request|incident)\s*+)?(?:#\s*+)?[A-Z]*+-?\d{3,}+\s*+\]|\(\s*+#[A-Z]*+-?\d{3,}+\s*+\)"
 )
 # "ticket #48213" keeps "ticket": the customer talks about a ticket, the number is noise.
 _TICKET_NUMBER = re.compile(
-    r"\b((?i:ticket|case|request|incident))\s*(?:#|(?i:no)\.|(?i:number|id)\s*:?)\s*[A-Z]*-?\d{3,}\b"
+    r"\b((?i:ticket|case|request|incident))\s*+(?:#|(?i:no)\.|(?i:number|id)(?:\s*+:)?)\s*+[A-Z]*+-?\d{3,}+\b"
 )
 
 
 def _strip_ticket_numbers(text: str) -> str:
     return _TICKET_NUMBER.sub(r"\1", _TICKET_TAG.sub("", text))
+
+
 _GENERIC_SUBJECT = re.compile(
     r"^(?:help|help needed|question|questions?|support|support request|problem|issue|urgent|hi|hello|hey|fyi"
     r"|your message|message|new message|automatic reply|auto[- ]?reply|out of (?:the )?office|no subject"
@@ -148,7 +158,8 @@ def clean_message(body: str) -> str:
 
     Order matters: quoted replies go first (they contain other people's signatures and greetings),
     then boilerplate (a disclaimer below a signature would hide the signature's end), then the web
-    form wrapper, the signature and the greeting.
+    form wrapper, the signature and the greeting. Only the first ``MAX_MESSAGE_CHARACTERS`` of the
+    plain text are read.
     """
     text = _normalize(body)
     if _looks_auto_reply(text):
@@ -165,28 +176,67 @@ def clean_message(body: str) -> str:
 
 
 _HTML_TAG = re.compile(r"</?(?:html|head|body|div|p|br|span|a|b|i|u|strong|em|font|table|tbody|td|tr|th|ul|ol|li"
-                       r"|img|blockquote|hr|h[1-6]|pre|code|meta|style|o:p)\b[^>]*>", re.I)
-_HTML_QUOTE = re.compile(r"<blockquote\b|<div[^>]*\b(?:class|id)=[\"']?(?:gmail_quote|divRplyFwdMsg|appendonsend"
+                       r"|img|blockquote|hr|h[1-6]|pre|code|meta|style|o:p)\b[^<>]*+>", re.I)
+# A tag's scans stop at the next "<": unbounded, every "<div" of "<div <div <div ..." read to the end.
+_HTML_QUOTE = re.compile(r"<blockquote\b|<div\b[^<>]*\b(?:class|id)=[\"']?(?:gmail_quote|divRplyFwdMsg|appendonsend"
                          r"|moz-cite-prefix|yahoo_quoted|OutlookMessageHeader)", re.I)
-_HTML_INVISIBLE = re.compile(r"<(script|style|head|title)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
-_HTML_BREAK = re.compile(r"<br\s*/?>|</?(?:p|div|li|tr|h[1-6]|ul|ol|table|blockquote|pre)\b[^>]*>", re.I)
-_ANY_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
+_HTML_INVISIBLE_START = re.compile(r"<(script|style|head|title)\b|<!--", re.I)
+_HTML_INVISIBLE_END = {name: re.compile(rf"</{name}\s*+>", re.I) for name in ("script", "style", "head", "title")}
+_HTML_BREAK = re.compile(r"<br\s*+/?>|</?(?:p|div|li|tr|h[1-6]|ul|ol|table|blockquote|pre)\b[^<>]*+>", re.I)
+_ANY_TAG = re.compile(r"</?[A-Za-z][\w:-]*+(?:\s[^<>]*+)?/?>")
 _ENTITY = re.compile(r"&(?:#\d{1,6}|#x[\da-fA-F]{1,6}|[A-Za-z]{2,8});")
 _ODD_CHAR = re.compile("[\xa0\u2019\u200b-\u200d\ufeff\u2028\u2029\r\t]")
 _INVISIBLE_CHARS = str.maketrans({"\xa0": " ", "\u2019": "'", "\u200b": "", "\u200c": "", "\u200d": "", "\ufeff": "",
                                   "\u2028": "\n", "\u2029": "\n", "\r": None, "\t": " "})
 
 
+# Bounds on what a message and a ticket may cost. Every step is linear, but a ticket can hold hundreds
+# of messages: a body is cut at _MAX_BODY before it is reduced to text (a styled Outlook email is
+# rarely 200 KB), the plain text at MAX_MESSAGE_CHARACTERS (some 3,000 words; no one describes a
+# problem at that length, and the theming reads the first few sentences).
+_MAX_BODY = 500_000
+MAX_MESSAGE_CHARACTERS = 20_000
+# A chat of 500 long turns is some 200 KB; past this a ticket is a flood, and its first turns say it.
+MAX_TICKET_CHARACTERS = 2_000_000
+
+
 def _normalize(text: str) -> str:
-    """Plain text with ``\\n`` line ends: HTML reduced to its text (its quoted part dropped)."""
+    """Plain text with ``\\n`` line ends, at most ``MAX_MESSAGE_CHARACTERS`` of it (cut at a line end
+    when one is near): HTML reduced to its text (its quoted part dropped)."""
+    text = text[:_MAX_BODY]
     if "<" in text and _HTML_TAG.search(text):
-        text = _cut_at_first(_HTML_INVISIBLE.sub("", text), _HTML_QUOTE)
+        text = _cut_at_first(_without_invisible_html(text), _HTML_QUOTE)
         text = _ANY_TAG.sub("", _HTML_BREAK.sub("\n", text))
     if "&" in text and _ENTITY.search(text):
         text = html.unescape(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    return text.translate(_INVISIBLE_CHARS) if _ODD_CHAR.search(text) else text
+    text = text.translate(_INVISIBLE_CHARS) if _ODD_CHAR.search(text) else text
+    if len(text) <= MAX_MESSAGE_CHARACTERS:
+        return text
+    cut = text.rfind("\n", MAX_MESSAGE_CHARACTERS // 2, MAX_MESSAGE_CHARACTERS)
+    return text[: cut if cut > 0 else MAX_MESSAGE_CHARACTERS]
+
+
+def _without_invisible_html(text: str) -> str:
+    """``text`` without comments, scripts, styles, head and title. An element that is never closed hides
+    the rest, as in a browser. One pass: each search starts where the previous one ended (a lazy
+    ``<!--.*?-->`` re-reads the rest from every unclosed "<!--")."""
+    kept: list[str] = []
+    position = 0
+    while start := _HTML_INVISIBLE_START.search(text, position):
+        kept.append(text[position:start.start()])
+        name = start.group(1)
+        if name is None:
+            end = text.find("-->", start.end())
+            position = -1 if end < 0 else end + 3
+        else:
+            close = _HTML_INVISIBLE_END[name.lower()].search(text, start.end())
+            position = close.end() if close else -1
+        if position < 0:
+            return "".join(kept)
+    kept.append(text[position:])
+    return "".join(kept)
 
 
 def _cut_at_first(text: str, pattern: re.Pattern[str]) -> str:
@@ -205,32 +255,35 @@ _ORIGINAL = (r"(?:Original Message|Ursprüngliche Nachricht|Message d'origine|Me
 _QUOTE_START = re.compile(
     "|".join((
         # Gmail, Apple Mail, Thunderbird and their translations; the header may wrap onto a second line.
-        rf"^[ \t]*(?:{_HEADER_OPENER}|[^\n]*[<@])[^\n]{{0,300}}?(?:\n[^\n]{{0,300}}?)?\b{_WROTE}[^\n]{{0,80}}?:[ \t]*$",
-        rf"^[ \t]*-{{2,}}[ \t]*{_ORIGINAL}[ \t]*-{{2,}}",
-        rf"^[ \t]*_{{8,}}[ \t]*\n[ \t]*\**{_FROM}\**[ \t]?:",
+        # The lookahead reads at most a line's first 300 characters once: "[^\n]*[<@]" tried every "@"
+        # of a line as the address and scanned 300 more characters from each.
+        rf"^[ \t]*+(?:{_HEADER_OPENER}|(?=[^\n]{{0,300}}[<@]))[^\n]{{0,300}}?(?:\n[^\n]{{0,300}}?)?\b{_WROTE}"
+        rf"[^\n]{{0,80}}?:[ \t]*+$",
+        rf"^[ \t]*+-{{2,}}+[ \t]*+{_ORIGINAL}[ \t]*+-{{2,}}",
+        rf"^[ \t]*+_{{8,}}+[ \t]*+\n[ \t]*+\**{_FROM}\**[ \t]?:",
         # Outlook's header block: From, then Sent/Date and To/Subject within a few lines.
-        rf"^[ \t]*\**{_FROM}\**[ \t]?:[^\n]*\n(?:[^\n]*\n){{0,3}}?[ \t]*\**{_SENT}\**[ \t]?:[^\n]*\n"
-        rf"(?:[^\n]*\n){{0,3}}?[ \t]*\**{_TO}\**[ \t]?:",
-        r"^[ \t]*(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|Début du message réexpédié)[ \t]*:",
-        r"^[ \t]*##-[^\n]*(?:reply above this line|oberhalb dieser Zeile)[^\n]*-##",
-        r"^[ \t]*-{3,}[ \t]*(?:Reply|Please reply) above this line",
+        rf"^[ \t]*+\**{_FROM}\**[ \t]?:[^\n]*\n(?:[^\n]*\n){{0,3}}?[ \t]*+\**{_SENT}\**[ \t]?:[^\n]*\n"
+        rf"(?:[^\n]*\n){{0,3}}?[ \t]*+\**{_TO}\**[ \t]?:",
+        r"^[ \t]*+(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|Début du message réexpédié)[ \t]*+:",
+        r"^[ \t]*+##-(?=[^\n]*(?:reply above this line|oberhalb dieser Zeile))[^\n]*-##",
+        r"^[ \t]*+-{3,}[ \t]*+(?:Reply|Please reply) above this line",
     )),
     re.M | re.I,
 )
 
-_QUOTED_LINE = re.compile(r"^[ \t]*>[^\n]*(?:\n|\Z)", re.M)
+_QUOTED_LINE = re.compile(r"^[ \t]*+>[^\n]*(?:\n|\Z)", re.M)
 _DISCLAIMER = re.compile(
     r"(?:\bthis (?:e-?mail|message|communication|transmission)(?: and any (?:attachments?|files?)[^\n.]{0,40})?"
     r" (?:is|are|may be|contains?|may contain) (?:strictly )?(?:confidential|privileged|intended)"
     r"|\bif you (?:are not the intended recipient|have received this (?:e-?mail|message|communication) in error)"
     r"|\bplease consider the environment before printing"
-    r"|^[ \t]*(?:confidentiality notice|legal disclaimer|disclaimer)[ \t]*:"
+    r"|^[ \t]*+(?:confidentiality notice|legal disclaimer|disclaimer)[ \t]*+:"
     r"|\bdiese (?:e-?mail|nachricht) (?:enthält|kann) vertrauliche"
     r"|\bce (?:message|courriel)[^\n.]{0,60} (?:est|sont) (?:strictement )?confidentiel)",
     re.M | re.I,
 )
 _FOOTER_LINE = re.compile(
-    r"^[ \t]*(?:to unsubscribe\b|click here to unsubscribe|unsubscribe(?: here)?[ \t]*(?:\||$)"
+    r"^[ \t]*+(?:to unsubscribe\b|click here to unsubscribe|unsubscribe(?: here)?[ \t]*+(?:\||$)"
     r"|view (?:this (?:e-?mail|message) )?in (?:your |a )?browser"
     r"|you (?:are )?receiv(?:ed|ing) this (?:e-?mail|message|notification) because"
     r"|manage (?:your )?(?:e-?mail |notification |subscription )?preferences\b"
@@ -263,15 +316,15 @@ def _strip_boilerplate(text: str) -> str:
 
 
 _FORM_FIELD = re.compile(
-    r"[ \t]*(?:full name|your name|first name|last name|name|e-?mail(?: address)?|your e-?mail|company(?: name)?"
+    r"[ \t]*+(?:full name|your name|first name|last name|name|e-?mail(?: address)?|your e-?mail|company(?: name)?"
     r"|organi[sz]ation|phone(?: number)?|telephone|mobile|topic|subject|category|product|priority|website|url"
     r"|account(?: id)?|plan|country|order (?:number|id)|reason|type|department|request type"
-    r"|submitted(?: at| on)?|date|time)[ \t]*:[^\n]*",
+    r"|submitted(?: at| on)?|date|time)[ \t]*+:[^\n]*",
     re.I,
 )
 _FORM_MESSAGE_LABEL = re.compile(
-    r"^[ \t]*(?:message|your message|description|details|comments?|question|your question|how can we help\??"
-    r"|problem description|what happened\??)[ \t]*:[ \t]*", re.I,
+    r"^[ \t]*+(?:message|your message|description|details|comments?|question|your question|how can we help\??"
+    r"|problem description|what happened\??)[ \t]*+:[ \t]*+", re.I,
 )
 
 
@@ -293,21 +346,21 @@ def _strip_form(text: str) -> str:
 
 _DELIMITER_OR_MOBILE = re.compile(
     r"^(?:--[ \t]?|__[ \t]?)$"
-    r"|^[ \t]*(?:Sent from (?:my [\w-]+|[A-Z][\w-]*)(?: [\w-]+){0,4}"
+    r"|^[ \t]*+(?:Sent from (?:my [\w-]+|[A-Z][\w-]*)(?: [\w-]+){0,4}"
     r"|Sent (?:via|with|using) [A-Z][\w.]*(?: [A-Z][\w.]*){0,3}"
     r"|Get Outlook for \w+"
     r"|Von meinem \w[^\n]{0,30} gesendet|Envoyé de mon \w[^\n]{0,30}|Enviado desde mi \w[^\n]{0,30}"
     r"|Verzonden (?:vanaf|met) mijn \w[^\n]{0,30}|Inviato da(?:l mio)? \w[^\n]{0,30}|Enviado do meu \w[^\n]{0,30}"
-    r"|Skickat från min \w[^\n]{0,30})[ \t]*$",
+    r"|Skickat från min \w[^\n]{0,30})[ \t]*+$",
     re.M,
 )
 _SIGN_OFF = re.compile(
-    r"^[ \t]*(?:thanks(?: (?:again|a lot|so much|in advance|and regards))?|thank you(?: (?:very much|so much|again"
+    r"^[ \t]*+(?:thanks(?: (?:again|a lot|so much|in advance|and regards))?|thank you(?: (?:very much|so much|again"
     r"|in advance))?|many thanks|thx|tia|ty|best(?: regards| wishes)?|(?:kind|warm|best)(?:est)? regards|regards"
     r"|cheers|sincerely|yours(?: sincerely| truly)?|all the best|br|mfg|mit freundlichen grüßen|viele grüße"
     r"|beste grüße|liebe grüße|lg|cordialement|bien cordialement|bien à vous|saludos(?: cordiales)?|un saludo"
     r"|atentamente|met vriendelijke groet(?:en)?|groeten|cordiali saluti|saluti|distinti saluti|atenciosamente"
-    r"|abraços|med vänliga hälsningar|hälsningar|mvh|vh)[ \t]*[,.!]*[ \t]*$",
+    r"|abraços|med vänliga hälsningar|hälsningar|mvh|vh)[ \t]*+[,.!]*+[ \t]*+$",
     re.M | re.I,
 )
 _MAX_SIGNATURE_LINES = 7
@@ -318,7 +371,9 @@ def _strip_signature(text: str) -> str:
     """Cut at a "-- " delimiter or a mobile footer, then at a sign-off line that ends the message
     (only a short signature-like block may follow it), then drop trailing signature paragraphs."""
     text = _cut_at_first(text, _DELIMITER_OR_MOBILE)
-    for match in _SIGN_OFF.finditer(text):
+    # Only a sign-off among the last lines can end the message: scanning from the top would read the
+    # rest again after every "thanks" line.
+    for match in _SIGN_OFF.finditer(text, _start_of_last_lines(text, _MAX_SIGNATURE_LINES + 1)):
         if _is_signature_block(text[match.end():]):
             text = text[: match.start()]
             break
@@ -326,6 +381,16 @@ def _strip_signature(text: str) -> str:
     while len(paragraphs) > 1 and _is_signature_paragraph(paragraphs[-1]):
         paragraphs.pop()
     return "\n\n".join(paragraphs)
+
+
+def _start_of_last_lines(text: str, count: int) -> int:
+    """Where the last ``count`` non-blank lines of ``text`` begin (0 if it has fewer)."""
+    end = len(text)
+    while count and end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        count -= bool(text[start:end].strip())
+        end = start - 1
+    return max(end + 1, 0) if count == 0 else 0
 
 
 def _is_signature_block(tail: str) -> bool:
@@ -369,10 +434,10 @@ def _is_title_line(line: str) -> bool:
 _GREETING_WORD = (r"(?i:hi|hello|hey|heya|hiya|dear|good (?:morning|afternoon|evening|day)|greetings|howdy|hallo"
                   r"|guten (?:tag|morgen)|liebes?|sehr geehrte[rs]?|bonjour|salut|hola|buenos días|buenas tardes"
                   r"|buenas|ciao|buongiorno|olá|oi|hej|hei|goedemorgen|goedemiddag|beste)")
-_ADDRESSEE = (r"(?:[ \t]+(?:(?i:there|all|everyone|everybody|team|folks|guys|support|again|y'all|sir|madam|or)"
+_ADDRESSEE = (r"(?:[ \t]++(?:(?i:there|all|everyone|everybody|team|folks|guys|support|again|y'all|sir|madam|or)"
               r"|[A-ZÀ-Þ][\w'.-]*)){0,4}")
-_GREETING_LINE = re.compile(rf"\A\s*{_GREETING_WORD}{_ADDRESSEE}[ \t]*[,!.:;]*[ \t]*(?:\n|\Z)")
-_GREETING_PREFIX = re.compile(rf"\A\s*{_GREETING_WORD}{_ADDRESSEE}[ \t]*[,!:;][ \t]+(?=\S)")
+_GREETING_LINE = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!.:;]*+[ \t]*+(?:\n|\Z)")
+_GREETING_PREFIX = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!:;][ \t]++(?=\S)")
 
 
 def _strip_greeting(text: str) -> str:
@@ -381,13 +446,13 @@ def _strip_greeting(text: str) -> str:
     return text[match.end():] if match else text
 
 
-_TRAILING_SPACE = re.compile(r"[ \t]+$", re.M)
-_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
-_SPACE_RUN = re.compile(r"[ \t]{2,}")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*+\n)+")
+_SPACE_RUN = re.compile(r"[ \t]{2,}+")
 
 
 def _tidy(text: str) -> str:
-    text = _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("", text))
+    # rstrip, not "[ \t]+$": the pattern re-reads a run of spaces from each of its characters.
+    text = _BLANK_LINES.sub("\n\n", "\n".join(line.rstrip(" \t") for line in text.split("\n")))
     return _SPACE_RUN.sub(" ", text).strip()
 
 
@@ -470,16 +535,18 @@ def _looks_auto_reply(text: str) -> bool:
     return bool(absence and _RETURN.search(head, absence.end()))
 
 
+# Lines are split first: "[ \t]*\n" as an alternative here re-read a run of spaces from each of them.
 _SENTENCE_BREAK = re.compile(
     r"(?<=[.!?…])(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bNo\.)"
-    r"(?<!\bca\.)(?<!\bapprox\.)(?<!\bArt\.)[ \t]+(?!\d)|[ \t]*\n\s*"
+    r"(?<!\bca\.)(?<!\bapprox\.)(?<!\bArt\.)[ \t]+(?!\d)"
 )
 _HAS_WORD = re.compile(r"\w")
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences and lines of ``text``, stripped, without pieces that hold no letter or digit."""
-    return [piece.strip() for piece in _SENTENCE_BREAK.split(text) if _HAS_WORD.search(piece)]
+    return [piece.strip() for line in text.split("\n") for piece in _SENTENCE_BREAK.split(line)
+            if _HAS_WORD.search(piece)]
 
 
 # --- redaction ----------------------------------------------------------------------------------------
@@ -508,7 +575,7 @@ def redact(text: str) -> RedactedText:
         text = _redact_matches(text, counts, _LABELLED_SECRET, "token", _secret_value)
     if "@" in text:
         text = _redact_matches(text, counts, _EMAIL, "email")
-    if _NUMBER_HINT.search(text):
+    if _has_number_run(text):
         text = _redact_matches(text, counts, _IBAN, "iban", _iban_checksum)
         text = _redact_matches(text, counts, _CARD, "card", _luhn)
         text = _redact_matches(text, counts, _LABELLED_PHONE, "phone", _phone_digits)
@@ -540,17 +607,24 @@ def _redact_matches(
 
 
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]]")
-_URL_SECRET_PARAM = re.compile(
-    r"(?i)([?&;#](?:[\w.\[\]-]*?)(?:token|key|sig|signature|secret|password|passwd|pwd|pass|auth|session|jwt|credential"
-    r"|otp|code|hash)[\w.\[\]-]*=)(?!\[token)[^&;#\s]+"
+# A parameter is read whole and its name tested after: "[\w.-]*?token[\w.-]*=" tried every "token" of
+# a long name and read the rest of the name from each.
+_URL_PARAM = re.compile(r"([?&;#][\w.\[\]-]*+=)(?!\[token)([^&;#\s]++)")
+_SECRET_PARAM_NAME = re.compile(
+    r"token|key|sig|signature|secret|password|passwd|pwd|pass|auth|session|jwt|credential|otp|code|hash", re.I
 )
 _URL_RANDOM_PART = re.compile(r"(?<=[/=])[A-Za-z0-9_~%-]{20,}(?=[/?&#;]|$)")
 
 
 def _redact_urls(text: str, counts: Counter[str]) -> str:
+    def secret_param(param: re.Match[str]) -> str:
+        if not _SECRET_PARAM_NAME.search(param.group(1)):
+            return param.group()
+        counts["token"] += 1
+        return param.group(1) + PLACEHOLDERS["token"]
+
     def scrub(match: re.Match[str]) -> str:
-        url, found = _URL_SECRET_PARAM.subn(r"\1[token]", match.group())
-        counts["token"] += found
+        url = _URL_PARAM.sub(secret_param, match.group())
 
         def random_part(part: re.Match[str]) -> str:
             if not _looks_random(part.group()):
@@ -573,11 +647,12 @@ def _looks_random(value: str) -> bool:
 _API_KEY = re.compile(
     r"\b(?:(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}|(?:sk|pk)-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}"
     r"|github_pat_\w{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,}|glpat-[\w-]{20,}"
-    r"|eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}|[A-Fa-f0-9]{32,})\b"
+    # a JWT starts a run: tried inside one, each "eyJ" of "eyJ-eyJ-..." read the rest of the run
+    r"|(?<![\w-])eyJ[\w-]{8,}+\.[\w-]{8,}+\.[\w-]{8,}+|[A-Fa-f0-9]{32,})\b"
 )
 _LABELLED_SECRET = re.compile(
     r"(?i)\b(?:bearer|api[ _-]?key|api[ _-]?token|access[ _-]?token|secret|client[ _-]?secret|password|passwd|pwd"
-    r"|passcode)\b(?P<sep>[ \t]*[:=][ \t]*|[ \t]+is[ \t]+|[ \t]+(?=[\w+/=.-]*\d))([\"']?[^\s\"',;\[]{6,}[\"']?)"
+    r"|passcode)\b(?P<sep>[ \t]*+[:=][ \t]*+|[ \t]++is[ \t]++|[ \t]++(?=[\w+/=.-]*+\d))([\"']?[^\s\"',;\[]{6,}[\"']?)"
 )
 _LONG_RUN_HINT = re.compile(r"[A-Za-z0-9_-]{20}")
 _SECRET_WORDS = ("bearer", "key", "token", "secret", "passw", "pwd", "passcode")
@@ -600,8 +675,10 @@ def _base64_like(match: re.Match[str]) -> bool:
 
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
-# Every IBAN, card and phone number the patterns below accept holds a run like this one.
-_NUMBER_HINT = re.compile(r"[+(\d][\d ().-]{5,}\d")
+# Every IBAN, card and phone number the patterns below accept holds a run like this one: a "+", "(" or
+# digit, five or more of the run's characters and a digit. Read as whole runs (one pass), not searched
+# for from every "(" of "((((...".
+_NUMBER_RUN = re.compile(r"[+(\d][\d ().-]*+")
 _CARD = re.compile(
     r"(?<![\w.,+-])(?:\d{4}(?:[ -]\d{4}){2}(?:[ -]\d{4})?(?:[ -]\d{1,4})?|\d{4}[ -]\d{6}[ -]\d{4,5}|\d{13,19})"
     r"(?![\w-]|[.,]\d)"
@@ -615,8 +692,16 @@ _PHONE = re.compile(
 )
 _LABELLED_PHONE = re.compile(
     r"(?i)\b(?:phone|tel|telephone|mobile|mob|cell|fax|whatsapp|call (?:me|us)(?: back)?(?: at| on)?"
-    r"|reach me (?:at|on)|text me (?:at|on))\b[:.]?[ \t]*(\+?[\d(][\d ().-]{5,18}\d)"
+    r"|reach me (?:at|on)|text me (?:at|on))\b[:.]?[ \t]*+(\+?[\d(][\d ().-]{5,18}\d)"
 )
+
+
+def _has_number_run(text: str) -> bool:
+    for run in _NUMBER_RUN.finditer(text):
+        number = run.group().rstrip(" ().-")
+        if len(number) >= 7 and number[-1].isdigit():
+            return True
+    return False
 
 
 def _phone_digits(match: re.Match[str]) -> bool:
