@@ -353,3 +353,46 @@ def test_corrections_count_towards_retraining(learnt, support_lead, source) -> N
     ticket_no_request_mark(ticket=source.tickets.get(external_id="Card-1"), user=support_lead)
 
     assert corrections_since_training()[0] == 1
+
+
+# --- existing installs ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_flags_the_empty_texts_of_an_existing_install() -> None:
+    from datetime import UTC, datetime
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("insights", "0004_triage_affected_order")]
+    after = [("insights", "0005_ticket_analysis_no_request")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        source = old.get_model("tickets", "Source").objects.create(name="old", kind="upload")
+        theme = old.get_model("insights", "Theme").objects.create(name="Cards", status="active")
+        tickets, rows = old.get_model("tickets", "Ticket").objects, old.get_model("insights", "TicketTheme").objects
+        for external_id, text, method in [("empty", "", "model"), ("asks", "card declined", "model"),
+                                          ("kept", "", "manual")]:
+            ticket = tickets.create(source=source, external_id=external_id, created_at=datetime(2026, 3, 1, tzinfo=UTC),
+                                    content_hash="x")
+            old.get_model("insights", "TicketAnalysis").objects.create(ticket=ticket, text=text, content_hash="x",
+                                                                        needs_triage=True)
+            rows.create(ticket=ticket, theme=theme, confidence=0.6, method=method)
+
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+
+        new = executor.loader.project_state(after).apps
+        analyses = {a.ticket.external_id: a for a in new.get_model("insights", "TicketAnalysis").objects.all()}
+        assert analyses["empty"].no_request and analyses["empty"].no_request_method == "text"
+        assert not analyses["empty"].needs_triage
+        assert not analyses["asks"].no_request and not analyses["kept"].no_request
+        themed = set(new.get_model("insights", "TicketTheme").objects.values_list("ticket__external_id", flat=True))
+        assert themed == {"asks", "kept"}
+        assert new.get_model("insights", "ThemeStatDirtyDay").objects.exists()
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
