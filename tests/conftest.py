@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -42,6 +42,16 @@ def _fresh_stats_version() -> None:
     from insights.services.stats import STATS_VERSION_KEY
 
     cache.delete(STATS_VERSION_KEY)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tfidf_representation() -> Iterator[None]:
+    """The suite vectorises with tfidf even where the embeddings extra makes minilm the default:
+    encoding with MiniLM costs seconds per test. The tests about MiniLM ask for it by name."""
+    from django.test import override_settings
+
+    with override_settings(THREADLINE_REPRESENTATION="tfidf"):
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -245,7 +245,10 @@ def test_the_dockerfile_builds_the_project_from_its_own_files() -> None:
     assert needed <= copied, f"the image lacks {needed - copied}"
 
     runs = instructions("RUN")
-    assert any(re.search(r"\bpip install \.(\s|$)", run) for run in runs)
+    assert any(re.search(r'\bpip install .*"\.\$\{EXTRAS:\+\[\$EXTRAS\]\}"', run) for run in runs)
+    build_args = dict(argument.split("=", 1) for argument in instructions("ARG"))
+    assert build_args["EXTRAS"] == "embeddings", "the image carries minilm, the default representation"
+    assert build_args["TORCH_INDEX_URL"].endswith("/whl/cpu"), "torch's CPU build, not PyPI's CUDA one"
     collectstatic = next(run for run in runs if "manage.py collectstatic" in run)
     assert "DEBUG=false" in collectstatic, "collect with DEBUG off, so the manifest production serves exists"
     build_key = re.search(r"SECRET_KEY=(\S+)", collectstatic)

