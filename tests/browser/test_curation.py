@@ -183,3 +183,33 @@ def test_a_support_lead_triages_reviews_and_escalates_and_a_pm_links_it(
     assert (escalation.backlog_item, escalation.status) == (item, "acknowledged")
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "escalation")
+
+
+def test_a_support_lead_marks_no_request_by_keyboard_and_from_the_ticket_page(
+    page, sign_in, support_lead, workspace
+) -> None:
+    sign_in(support_lead)
+    page.goto("/triage/")
+    first = page.locator("[data-triage-row]").first
+    row_id = first.get_attribute("id") or ""
+    ticket_id = int(row_id.rsplit("-", 1)[1])
+
+    # x marks the current row as no request and the cursor moves on; k goes back, u undoes it.
+    page.keyboard.press("x")
+    page.locator(f"#{row_id}[data-mode=no_request]").wait_for()
+    page.locator("[data-triage-row].is-current:not([data-mode=no_request])").wait_for()
+    assert TicketAnalysis.objects.get(ticket_id=ticket_id).no_request
+    page.keyboard.press("k")
+    page.keyboard.press("u")
+    page.locator(f"#{row_id}[data-mode=view]").wait_for()
+    assert not TicketAnalysis.objects.get(ticket_id=ticket_id).no_request
+
+    # The ticket page swaps its Themes card in place.
+    ticket = workspace["tickets"]["Dark mode request"]
+    page.goto(f"/tickets/{ticket.pk}/")
+    page.get_by_role("button", name="Mark as no request").click()
+    page.get_by_text("The customer asked nothing here").wait_for()
+    assert TicketAnalysis.objects.get(ticket=ticket).no_request
+    page.get_by_role("button", name="It asks something: undo").click()
+    page.get_by_role("button", name="Mark as no request").wait_for()
+    assert not TicketAnalysis.objects.get(ticket=ticket).no_request
