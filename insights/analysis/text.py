@@ -95,9 +95,14 @@ def prepare_ticket(subject: str, turns: Sequence[Turn]) -> PreparedText:
             continue
         redacted = redact(body)
         counts.update(redacted.counts)
+        first = True
         for sentence in split_sentences(redacted.text):
+            if _is_courtesy(sentence):
+                continue
+            if first:  # "Hi team,\n\nHope you're well. Hello, my card ...": a greeting behind a courtesy
+                sentence, first = _strip_greeting(sentence), False
             key = sentence.casefold()
-            if key not in seen and not _is_courtesy(sentence):  # a customer often repeats a line verbatim
+            if key not in seen and _HAS_WORD.search(sentence):  # a customer often repeats a line verbatim
                 seen.add(key)
                 sentences.append(sentence)
     cleaned_subject = _prepared_subject(subject, sentences, counts)
@@ -156,17 +161,17 @@ def clean_subject(subject: str) -> str:
 def clean_message(body: str) -> str:
     """What the customer wrote in ``body`` about their problem, unredacted; "" if nothing.
 
-    Order matters: quoted replies go first (they contain other people's signatures and greetings),
-    then boilerplate (a disclaimer below a signature would hide the signature's end), then the web
+    Order matters: quoted replies go first (they contain other people's signatures, greetings and
+    auto-replies), then boilerplate (a disclaimer below a signature would hide the signature's end), then the web
     form wrapper, the signature and the greeting. Only the first ``MAX_MESSAGE_CHARACTERS`` of the
     plain text are read.
     """
-    text = _normalize(body)
-    if _looks_auto_reply(text):
-        return ""
-    text = _cut_at_first(text, _QUOTE_START)
+    text = _cut_at_first(_normalize(body), _QUOTE_START)
     if ">" in text:
         text = _QUOTED_LINE.sub("", text)  # removed, not cut at: inline replies sit between quoted lines
+    # Only after the quote has gone: an agent's quoted "we will get back to you" is no auto-reply.
+    if _looks_auto_reply(text):
+        return ""
     text = _strip_boilerplate(text)
     text = _strip_form(text)
     text = _strip_signature(text)
@@ -346,8 +351,8 @@ def _strip_form(text: str) -> str:
 
 _DELIMITER_OR_MOBILE = re.compile(
     r"^(?:--[ \t]?|__[ \t]?)$"
-    r"|^[ \t]*+(?:Sent from (?:my [\w-]+|[A-Z][\w-]*)(?: [\w-]+){0,4}"
-    r"|Sent (?:via|with|using) [A-Z][\w.]*(?: [A-Z][\w.]*){0,3}"
+    r"|^[ \t]*+(?:Sent from (?:my [\w-]+|[A-Z][\w-]*)(?: [\w-]+){0,4}\.?"
+    r"|Sent (?:via|with|using) [A-Z][\w.]*(?: [\w.]+){0,4}"
     r"|Get Outlook for \w+"
     r"|Von meinem \w[^\n]{0,30} gesendet|Envoyé de mon \w[^\n]{0,30}|Enviado desde mi \w[^\n]{0,30}"
     r"|Verzonden (?:vanaf|met) mijn \w[^\n]{0,30}|Inviato da(?:l mio)? \w[^\n]{0,30}|Enviado do meu \w[^\n]{0,30}"
@@ -373,14 +378,50 @@ def _strip_signature(text: str) -> str:
     text = _cut_at_first(text, _DELIMITER_OR_MOBILE)
     # Only a sign-off among the last lines can end the message: scanning from the top would read the
     # rest again after every "thanks" line.
-    for match in _SIGN_OFF.finditer(text, _start_of_last_lines(text, _MAX_SIGNATURE_LINES + 1)):
-        if _is_signature_block(text[match.end():]):
-            text = text[: match.start()]
+    start = _start_of_last_lines(text, _MAX_SIGNATURE_LINES + 1)
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if _is_sign_off(text[start:end]) and _is_signature_block(text[end:]):
+            text = text[:start]
             break
+        start = end + 1
     paragraphs = [p for p in text.strip().split("\n\n") if p.strip()]
     while len(paragraphs) > 1 and _is_signature_paragraph(paragraphs[-1]):
         paragraphs.pop()
     return "\n\n".join(paragraphs)
+
+
+def _vocabulary(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_CLOSING_WORDS = _vocabulary("rgds warmly talk speak later hugs xx xo br kr mvh vh lg mfg take care love")
+_CLOSING_MARKERS = _vocabulary("""
+thanks thank thankyou thx ty tia tks ta cheers regards rgds wishes best sincerely yours faithfully respectfully
+cordially warmly care soon later gratitude appreciated love hugs br kr
+""")
+_MAX_SIGN_OFF = 60
+
+
+def _is_sign_off(line: str) -> bool:
+    """A closing line: "Kind regards,", "Take care!", "Many thanks in advance", "Thanks, Mei" (a name may
+    follow a comma); one of the fixed forms of ``_SIGN_OFF`` (other languages) or, in English, a few
+    words of social talk with a closing word among them."""
+    line = line.strip()
+    if not line or len(line) > _MAX_SIGN_OFF or line.endswith("?"):
+        return False
+    if _SIGN_OFF.match(line):
+        return True
+    head, _, name = line.partition(",")
+    names = name.strip(" .!").split()
+    if len(names) > 3 or not all(_NAME_WORD.fullmatch(word) for word in names):
+        return False
+    words = [_CONTRACTION.sub("", word.lower()) for word in _WORD.findall(head)]
+    if not 0 < len(words) <= 6 or words[0] in _QUESTION_WORDS or any(word in _AUXILIARIES for word in words):
+        return False  # "what is love", "I will call you later" say something
+    return any(word in _CLOSING_MARKERS for word in words) and all(
+        word in _FUNCTION_WORDS or word in _SOCIAL_WORDS or word in _CLOSING_WORDS for word in words)
 
 
 def _start_of_last_lines(text: str, count: int) -> int:
@@ -431,19 +472,27 @@ def _is_title_line(line: str) -> bool:
     return True
 
 
-_GREETING_WORD = (r"(?i:hi|hello|hey|heya|hiya|dear|good (?:morning|afternoon|evening|day)|greetings|howdy|hallo"
+_GREETING_WORD = (r"(?i:hi|hello|hey|heya|hiya|hullo|yo|dear|(?:good )?(?:morning|afternoon|evening)|good day"
+                  r"|g'day|greetings|salutations|howdy|hallo|to whom it may concern"
                   r"|guten (?:tag|morgen)|liebes?|sehr geehrte[rs]?|bonjour|salut|hola|buenos días|buenas tardes"
                   r"|buenas|ciao|buongiorno|olá|oi|hej|hei|goedemorgen|goedemiddag|beste)")
-_ADDRESSEE = (r"(?:[ \t]++(?:(?i:there|all|everyone|everybody|team|folks|guys|support|again|y'all|sir|madam|or)"
-              r"|[A-ZÀ-Þ][\w'.-]*)){0,4}")
+# who is greeted: the team, a name, "Sir/Madam", "Customer Service" or the greeting again ("Hi hi,")
+_ADDRESSEE = (r"(?:[ \t]++(?:(?i:there|all|everyone|everybody|team|folks|guys|support|again|y'all|sir|madam|or|and"
+              r"|customer|service|care|help|desk|people|friends|colleagues|ladies|gentlemen|hi|hello|hey)\b"
+              r"|[A-ZÀ-Þ][\w'./-]*)){0,4}")
 _GREETING_LINE = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!.:;]*+[ \t]*+(?:\n|\Z)")
 _GREETING_PREFIX = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!:;][ \t]++(?=\S)")
 
 
 def _strip_greeting(text: str) -> str:
-    """A greeting on its own first line ("Hello Orbit team,") or in front of the first sentence."""
-    match = _GREETING_LINE.match(text) or _GREETING_PREFIX.match(text)
-    return text[match.end():] if match else text
+    """A greeting on its own first line ("Hello Orbit team,") or in front of the first sentence; a second
+    one after it too ("Hi team,\n\nHello, ..."): email clients and templates add their own."""
+    for _ in range(2):
+        match = _GREETING_LINE.match(text) or _GREETING_PREFIX.match(text)
+        if not match:
+            break
+        text = text[match.end():]
+    return text
 
 
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*+\n)+")
@@ -462,29 +511,112 @@ ok okay k kk oki okey thanks thank thankyou thx ty tysm tks you so much very a l
 nice good all now got it that worked works working did much appreciated appreciate sounds will do the for quick
 help your fast response reply again brilliant excellent wonderful fantastic super lovely many cheers yes yep yeah
 sure amazing solved resolved fixed sorted that's thats it's its alright right understood noted fine and have day
-weekend hi hello hey there bye goodbye see me
+weekend hi hello hey there bye goodbye see me please fyi below forwarding forwarded fw fwd
 """
 _PLEASANTRIES = frozenset(_PLEASANTRY_WORDS.split())
 
 
 def _says_nothing(text: str) -> bool:
-    """True when a message is only pleasantries ("ok thanks", "great, all good now") or symbols."""
-    return all(word.group().lower() in _PLEASANTRIES for word in _WORD.finditer(text))
+    """True when a message is only pleasantries ("ok thanks", "great, all good now"), symbols, or a test
+    ("test", "testing 123", "This is a test, please ignore.")."""
+    words = [word.group().lower() for word in _WORD.finditer(text)]
+    if all(word in _PLEASANTRIES for word in words):
+        return True
+    return any(word in _TEST_MARKERS for word in words) and all(
+        word in _TEST_WORDS or word in _PLEASANTRIES for word in words)
 
 
-_COURTESY = re.compile(
-    r"(?:(?:many )?thanks in advance|thank you in advance|please advise|(?:can|could) (?:you|someone|anyone)"
-    r" (?:please )?help(?: me| us)?(?: with this)?|any help (?:is|would be) (?:much |greatly )?appreciated"
-    r"|any idea what's going on|let me know if you need anything else|looking forward to (?:hearing from you"
-    r"|your (?:reply|response|answer))|hope (?:you can help|this helps|to hear from you soon)"
-    r"|have a (?:nice|good|great|lovely) (?:day|week|weekend))[ \t]*[.!?]*",
-    re.I,
-)
+_TEST_MARKERS = _vocabulary("test testing tested tests")
+_TEST_WORDS = _TEST_MARKERS | _vocabulary("""
+this is a an just only please ignore disregard me message email mail ticket one two three again sorry do not
+kindly delete
+""")
+
+
+# A sentence is phatic (social talk, not about the problem) by its words and its form, not by matching
+# whole stock sentences. Every word is a function word or a word of social talk (hope, sorry, week,
+# help, reply...); it denies nothing ("it doesn't work" says a problem in function words only) and holds
+# no number or placeholder; and it is a courtesy in form: it thanks, hopes, apologises or wishes
+# (then it may also speak of the email and the reader's time: "Sorry for the long email."), it asks
+# politely with no object ("Could you help me, please?"), it asks after the reader ("How are you
+# doing?") or it is a verbless or imperative phrase of social words ("Have a great weekend!"). Words
+# a request can be about ("check", "email", "time", "answer") are no social talk outside a thank-you:
+# "check my email" and "give me the time" are requests.
+_FUNCTION_WORDS = _vocabulary("""
+i me my mine myself we us our ours you your yours yourself yourselves he him his she her it its they them their
+this that these those there here a an the some any all each every both either one ones someone somebody anyone
+anybody everyone everybody anything something everything else other another such same own
+am is are was were be been being do does did doing have has had having will would shall should can could may might
+must ought to of in on at by for from with without about into onto over under up down out off through via as than
+then so too also very really quite rather just only even still already yet ever always again once soon now today
+tonight later and or but nor if whether because since while when what which who whom whose why how where
+much many more most lot lots little bit few bunch ton tons million whole way
+""")
+_SOCIAL_WORDS = _vocabulary("""
+thanks thank thankyou thx ty tia tks tysm ta cheers appreciate appreciated appreciating appreciation appreciative
+grateful gratitude thankful hope hoping hoped hopefully sorry apologies apologise apologize apologising
+apologizing apology pardon excuse please pls plz kindly advise advice help helping helped helpful assist assisting
+assistance support supporting regards wishes wish wishing best warm warmest kind kindest sincerely respectfully
+cordially truly faithfully well good great fine nice lovely wonderful fantastic amazing awesome excellent
+brilliant super perfect cool happy glad pleased delighted keen fab day days week weeks weekend morning afternoon
+evening night holiday holidays friday monday tuesday wednesday thursday saturday sunday season
+going keeping treating finds hear hearing heard reply replies replying replied response responses respond
+responding feedback back looking look looked touch reach reaching reached write writing wrote ask asking asked
+patience understanding consideration attention effort efforts quick quickly prompt promptly asap possible
+question questions query wondering wonder wondered curious let know knowing think thoughts need needed needs
+get getting got provide providing details detail info information further additional stay safe
+team guys folks people friends sir madam customer client long loyal resolution follow following followed
+health healthy smoothly wellbeing hi hello hey dear greetings ok okay yes sure alright advance enjoy talk chat
+""")
+# Allowed only next to a thank-you, a hope, an apology or a wish.
+_COURTESY_OBJECTS = _vocabulary("""
+email emails mail message messages note letter time answer answers rest forward give bother bothering trouble
+troubling disturb disturbing hassle inconvenience lengthy
+""")
+_GRATITUDE = _vocabulary("""
+thanks thank thankyou thx ty tia tks tysm ta cheers appreciate appreciated appreciating appreciation appreciative
+grateful gratitude thankful hope hoping hoped hopefully sorry apologies apologise apologize apologising
+apologizing apology pardon regards wishes wish wishing enjoy
+""")
+_POLITE_ASK = _vocabulary("please pls plz kindly help helping assist assistance advise")
+_NEGATIONS = _vocabulary("not no never nothing none nobody nowhere cannot neither")
+_AUXILIARIES = _vocabulary("is are am was were be do does did can could will would should shall may might must")
+_QUESTION_WORDS = _vocabulary("what when where which who whom whose why how")
+_CONTRACTION = re.compile(r"'(?:s|re|m|d|ll|ve)$")
+# "bug" is the topic of many a ticket; only in "bug you" is it social talk.
+_PESTER = {"bug": "bother", "bugging": "bothering"}
+_HAS_DIGIT_OR_PLACEHOLDER = re.compile(r"[\d\[]")
 
 
 def _is_courtesy(sentence: str) -> bool:
-    """A sentence that carries no content: pleasantries only, or a stock closer ("Please advise.")."""
-    return _says_nothing(sentence) or bool(_COURTESY.fullmatch(sentence))
+    """A sentence that carries no content: pleasantries only ("ok thanks") or phatic (see above): "Hope
+    you're well.", "Thanks in advance for your help!", "Sorry to bother you again.", "Stay safe."."""
+    if _says_nothing(sentence):
+        return True
+    if _HAS_DIGIT_OR_PLACEHOLDER.search(sentence):
+        return False
+    words = [_CONTRACTION.sub("", word.lower()) for word in _WORD.findall(sentence)]
+    words = [_PESTER.get(word, word) if following == "you" else word
+             for word, following in zip(words, [*words[1:], ""], strict=True)]
+    if not words or any(word in _NEGATIONS or word.endswith("n't") for word in words):
+        return False
+    social = [word for word in words if word not in _FUNCTION_WORDS]
+    if any(word in _GRATITUDE for word in social) or _looks_forward(words):
+        return all(word in _SOCIAL_WORDS or word in _COURTESY_OBJECTS for word in social)
+    if not social or not all(word in _SOCIAL_WORDS for word in social):
+        return False
+    if any(word in _POLITE_ASK for word in social):
+        return True
+    if words[0] == "how" and len(words) > 2 and words[1] in ("are", "is", "have", "has", "was") and (
+            "you" in words or "your" in words):
+        return True  # "How are you?", "How was your weekend?"
+    asks = sentence.rstrip().endswith("?") or words[0] in _QUESTION_WORDS
+    return not asks and not any(word in _AUXILIARIES for word in words)
+
+
+def _looks_forward(words: Sequence[str]) -> bool:
+    return any(word == "forward" and words[index - 1] in ("look", "looking") for index, word in enumerate(words)
+               if index)
 
 
 _AUTO_REPLY_PREFIX = re.compile(
