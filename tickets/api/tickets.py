@@ -103,6 +103,8 @@ class TicketListApi(ListAPIView):
             400: OpenApiResponse(ValidationErrorSerializer, description="An invalid filter."),
             401: _UNAUTHENTICATED,
             403: _FORBIDDEN,
+            # DRF's cursor pagination answers a cursor it did not issue with 404 ("Invalid cursor").
+            404: OpenApiResponse(ErrorSerializer, description="A `cursor` this API did not issue."),
         },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
