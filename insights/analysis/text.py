@@ -478,7 +478,7 @@ _GREETING_WORD = (r"(?i:hi|hello|hey|heya|hiya|hullo|yo|dear|(?:good )?(?:mornin
                   r"|buenas|ciao|buongiorno|olá|oi|hej|hei|goedemorgen|goedemiddag|beste)")
 # who is greeted: the team, a name, "Sir/Madam", "Customer Service" or the greeting again ("Hi hi,")
 _ADDRESSEE = (r"(?:[ \t]++(?:(?i:there|all|everyone|everybody|team|folks|guys|support|again|y'all|sir|madam|or|and"
-              r"|customer|service|care|help|desk|people|friends|colleagues|ladies|gentlemen|hi|hello|hey)\b"
+              r"|customer|service|care|help|desk|people|friends|colleagues|ladies|gentlemen|both|hi|hello|hey)\b"
               r"|[A-ZÀ-Þ][\w'./-]*)){0,4}")
 _GREETING_LINE = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!.:;]*+[ \t]*+(?:\n|\Z)")
 _GREETING_PREFIX = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!:;][ \t]++(?=\S)")
@@ -550,7 +550,8 @@ am is are was were be been being do does did doing have has had having will woul
 must ought to of in on at by for from with without about into onto over under up down out off through via as than
 then so too also very really quite rather just only even still already yet ever always again once soon now today
 tonight later and or but nor if whether because since while when what which who whom whose why how where
-much many more most lot lots little bit few bunch ton tons million whole way
+much many more most lot lots little bit few bunch ton tons million whole way heaps loads plenty ever things thing
+stuff earlier before yesterday recently lately previously last first far over end side
 """)
 _SOCIAL_WORDS = _vocabulary("""
 thanks thank thankyou thx ty tia tks tysm ta cheers appreciate appreciated appreciating appreciation appreciative
@@ -567,20 +568,22 @@ question questions query wondering wonder wondered curious let know knowing thin
 get getting got provide providing details detail info information further additional stay safe
 team guys folks people friends sir madam customer client long loyal resolution follow following followed
 health healthy smoothly wellbeing hi hello hey dear greetings ok okay yes sure alright advance enjoy talk chat
+speak speaking trust obliged forgive convenience earliest clear unclear sense welcome keep posted work job
 """)
 # Allowed only next to a thank-you, a hope, an apology or a wish.
 _COURTESY_OBJECTS = _vocabulary("""
 email emails mail message messages note letter time answer answers rest forward give bother bothering trouble
-troubling disturb disturbing hassle inconvenience lengthy
+troubling disturb disturbing hassle inconvenience lengthy late delay delayed slow service emailing address place
+wrong right weather start make makes sort sorted fix fixed resolve resolved solve solved handle handled
 """)
 _GRATITUDE = _vocabulary("""
 thanks thank thankyou thx ty tia tks tysm ta cheers appreciate appreciated appreciating appreciation appreciative
 grateful gratitude thankful hope hoping hoped hopefully sorry apologies apologise apologize apologising
-apologizing apology pardon regards wishes wish wishing enjoy
+apologizing apology pardon regards wishes wish wishing enjoy trust obliged forgive
 """)
 _POLITE_ASK = _vocabulary("please pls plz kindly help helping assist assistance advise")
 _NEGATIONS = _vocabulary("not no never nothing none nobody nowhere cannot neither")
-_AUXILIARIES = _vocabulary("is are am was were be do does did can could will would should shall may might must")
+_AUXILIARIES = _vocabulary("is are am was were do does did can could will would should shall may might must")
 _QUESTION_WORDS = _vocabulary("what when where which who whom whose why how")
 _CONTRACTION = re.compile(r"'(?:s|re|m|d|ll|ve)$")
 # "bug" is the topic of many a ticket; only in "bug you" is it social talk.
@@ -603,15 +606,22 @@ def _is_courtesy(sentence: str) -> bool:
     social = [word for word in words if word not in _FUNCTION_WORDS]
     if any(word in _GRATITUDE for word in social) or _looks_forward(words):
         return all(word in _SOCIAL_WORDS or word in _COURTESY_OBJECTS for word in social)
-    if not social or not all(word in _SOCIAL_WORDS for word in social):
+    if not all(word in _SOCIAL_WORDS for word in social):
         return False
-    if any(word in _POLITE_ASK for word in social):
+    if any(word in _POLITE_ASK for word in social) or _lets_know(words):
         return True
     if words[0] == "how" and len(words) > 2 and words[1] in ("are", "is", "have", "has", "was") and (
             "you" in words or "your" in words):
         return True  # "How are you?", "How was your weekend?"
+    if not social:
+        return False  # "down", "that is all": function words only, a command or an answer
     asks = sentence.rstrip().endswith("?") or words[0] in _QUESTION_WORDS
     return not asks and not any(word in _AUXILIARIES for word in words)
+
+
+def _lets_know(words: Sequence[str]) -> bool:
+    """"Let me know if anything is unclear.", "Let us know what you think"."""
+    return len(words) > 2 and words[0] == "let" and words[1] in ("me", "us") and words[2] == "know"
 
 
 def _looks_forward(words: Sequence[str]) -> bool:
@@ -637,6 +647,12 @@ _RETURN = re.compile(
     r"|please contact|bis|zurück|vertretung|jusqu|retour|hasta|regreso|tot|terug|fino)",
     re.I,
 )
+_STRONG_RETURN = re.compile(
+    r"\b(?:until|till|back on|when i(?:'m| am) back|return(?:ing)?|limited access|in my absence|please contact|bis"
+    r"|zurück|vertretung|jusqu|retour|hasta|regreso|terug|fino)",
+    re.I,
+)
+_SENTENCE_END = re.compile(r"[.!?](?=\s|\Z)|\n")
 # Every _ABSENCE phrase holds one of these; the cheap test spares the pattern on ordinary messages.
 _ABSENCE_WORDS = ("office", "away", "leave", "vacation", "holiday", "travel", " off", "büro", "abwesend", "urlaub",
                   "absent", "cong", "oficina", "vacaciones", "afwezig", "vakantie", "ufficio", "ferie", "assente")
@@ -664,7 +680,16 @@ def _looks_auto_reply(text: str) -> bool:
     if not any(word in lower for word in _ABSENCE_WORDS):
         return False
     absence = _ABSENCE.search(head)
-    return bool(absence and _RETURN.search(head, absence.end()))
+    if not absence:
+        return False
+    # The return date or stand-in is told with the absence, in its sentence or (but for a mere "reply")
+    # the next: "I'm on vacation in Spain and need a new PIN" followed by "I'd appreciate a reply" is a
+    # customer's request.
+    end = _SENTENCE_END.search(head, absence.end())
+    if _RETURN.search(head, absence.end(), end.start() if end else len(head)):
+        return True
+    following = _SENTENCE_END.search(head, end.end()) if end else None
+    return bool(end and _STRONG_RETURN.search(head, end.end(), following.start() if following else len(head)))
 
 
 # Lines are split first: "[ \t]*\n" as an alternative here re-read a run of spaces from each of them.

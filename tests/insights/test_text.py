@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from insights.analysis.noise import email_noise
 from insights.analysis.text import (
     Turn,
     clean_message,
@@ -247,3 +248,114 @@ def test_demo_tickets_keep_the_problem_statement(
 def _words(text: str) -> set[str]:
     """Lower-cased words of five letters or more, template slots left out."""
     return set(re.findall(r"[a-z]{5,}", re.sub(r"\{\w+\}", " ", text).lower()))
+
+
+# --- polite filler, greetings, sign-offs: social talk goes, the problem stays ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (f"Hope you're well.\n{PROBLEM}\nThank you for your time.", PROBLEM),
+        (f"Hope you are doing well! {PROBLEM} Sorry to bother you again.", PROBLEM),
+        (f"{PROBLEM}\n\nI appreciate your help! Please let me know.", PROBLEM),
+        (f"Hope you're having a good week. {PROBLEM}\nThanks in advance", PROBLEM),
+        (f"{PROBLEM}\nAny help would be appreciated\nLooking forward to your reply", PROBLEM),
+        (f"I hope this email finds you well. {PROBLEM} Let me know if anything is unclear.", PROBLEM),
+        (f"{PROBLEM} Sorry for the long email, and sorry to bug you. How are you doing?", PROBLEM),
+        (f"{PROBLEM}\nCould you help me, please? Have a great weekend!", PROBLEM),
+        # what carries the problem stays, however polite
+        ("Sorry, my card was declined twice.", "Sorry, my card was declined twice."),
+        ("Can you help me reset my password?", "Can you help me reset my password?"),
+        ("Thanks for the fix. It doesn't work on iOS.", "It doesn't work on iOS."),
+        ("Sorry, I found a bug in the export.", "Sorry, I found a bug in the export."),
+        ("Please check my email settings.", "Please check my email settings."),
+        ("What time is it in your support hours?", "What time is it in your support hours?"),
+        ("I hope you can refund the 2 charges.", "I hope you can refund the 2 charges."),
+    ],
+)
+def test_prepare_ticket_drops_polite_filler_and_keeps_the_problem(body: str, expected: str) -> None:
+    assert prepare_ticket("", [Turn("customer", body)]).text == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (f"Morning team,\n\n{PROBLEM}", PROBLEM),
+        (f"Evening all, {PROBLEM}", PROBLEM),
+        (f"To whom it may concern,\n{PROBLEM}", PROBLEM),
+        (f"Dear Sir/Madam,\n{PROBLEM}", PROBLEM),
+        (f"Hi team,\n\nHello, {PROBLEM}", PROBLEM),
+        (f"{PROBLEM}\n\nTake care,\nMei Rossi\nOffice Manager\nBluebird Studio", PROBLEM),
+        (f"{PROBLEM}\n\nMany thanks in advance,\nJakub", PROBLEM),
+        (f"{PROBLEM}\n\nThanks, Mei", PROBLEM),
+        (f"{PROBLEM}\n\nWarmly,\nPriya Sharma\nwww.acme.example", PROBLEM),
+        (f"{PROBLEM}\n\nSent from my BlackBerry 10 smartphone.", PROBLEM),
+        (f"{PROBLEM}\n\nSent with Proton Mail secure email.", PROBLEM),
+        ("Morning meetings no longer sync to the calendar.", "Morning meetings no longer sync to the calendar."),
+        ("what is love", "what is love"),
+    ],
+)
+def test_clean_message_strips_greetings_and_sign_offs_in_their_many_forms(body: str, expected: str) -> None:
+    assert prepare_ticket("", [Turn("customer", body)]).text == expected
+
+
+def test_an_agents_quoted_words_do_not_make_a_request_an_auto_reply() -> None:
+    body = (f"{PROBLEM}\n\nOn Mon, 2 Mar 2026 at 10:02 Orbit Support <support@orbit.example> wrote:\n"
+            "> I'm out of the office until Monday with limited access to email.\n"
+            "> We will get back to you as soon as possible.")
+    assert clean_message(body) == PROBLEM
+
+
+def test_a_customer_on_vacation_is_no_auto_reply() -> None:
+    body = "I am on vacation in Spain and need to change my PIN.\nI'd appreciate a reply at your earliest convenience."
+    assert prepare_ticket("", [Turn("customer", body)]).text == "I am on vacation in Spain and need to change my PIN."
+
+
+# --- no request, no theme -------------------------------------------------------------------------------
+
+FORWARD = ("---------- Forwarded message ---------\nFrom: Orbit Billing <billing@orbit.example>\nDate: Mon, 2 Mar 2026\n"
+           "Subject: Your invoice\nTo: <jane@acme.example>\n\nYour invoice for March is ready.")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "", "   \n ", "Hi team,", "Good morning!", "Hello?", "Morning team,",  # greetings alone
+        "thanks", "Thanks so much!!", "ok", "OK, great, all good now", "Thanks, Mei",  # thanks, ok
+        "Hope you're well. Thanks in advance!", "Sorry to bother you again. Have a nice day",  # filler alone
+        "I'm out of the office until Monday with limited access to email.",  # auto-replies
+        "Automatic reply: I am on leave and will respond when I'm back.",
+        FORWARD, f"FYI\n\n{FORWARD}", f"Please see below.\n\n{FORWARD}",  # forwards with no comment
+        "test", "Test", "testing 123", "Testing, testing.", "this is a test, please ignore",  # tests
+        "Test message - please ignore", "Just testing, sorry!",
+    ],
+)
+def test_a_ticket_that_asks_nothing_has_no_request(body: str) -> None:
+    prepared = prepare_ticket("", [Turn("customer", body)])
+    assert prepared.no_request and prepared.text == "" and prepared.sentences == ()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "test emails are not arriving",
+        "thanks but the export still fails",
+        "The test button does nothing.",
+        "Testing the webhook returns a 500 error.",
+        "ok so the invoice is wrong",
+        "Hi, my card was declined.",
+        f"The March invoice is wrong, see below.\n\n{FORWARD}",
+        "Help! I can't log in.",
+    ],
+)
+def test_near_misses_are_requests(body: str) -> None:
+    assert not prepare_ticket("", [Turn("customer", body)]).no_request
+
+
+def test_noisy_emails_prepare_to_what_their_queries_prepare_to() -> None:
+    """The email noise generator's bodies (development half) come out as their bare queries do."""
+    queries = ["I am still waiting on my card?", "Why was my transfer declined?", "a cup of coffee please",
+               "My card isn't here yet.", "how do i reset my password"]
+    for query, body in zip(queries * 20, email_noise(queries * 20, seed=5, half="development"), strict=True):
+        assert prepare_ticket("", [Turn("customer", body)]).text == prepare_ticket("", [Turn("customer", query)]).text, body
