@@ -17,7 +17,8 @@ Discovery chooses its own number of themes unless ``--themes`` is given. ``--noi
 text in a made-up support email (greetings, filler, signatures, quoted replies) and ``--prepare``
 runs every text through the preparation an ingested customer message gets; together they measure
 what real email noise costs. ``--demo`` evaluates the product's own demo tickets (prepared, truth
-known) instead of a CSV.
+known) instead of a CSV. ``--out-of-scope N`` makes N labels out of scope on a set that has no
+none label, to measure abstention anywhere.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 
@@ -38,6 +40,7 @@ from insights.analysis.text import Turn, prepare_ticket
 
 DEMO_NO_PROBLEM = "(no problem)"
 DEMO_TODAY = date(2026, 11, 20)
+OUT_OF_SCOPE = "(out of scope)"
 
 
 class Command(BaseCommand):
@@ -52,6 +55,8 @@ class Command(BaseCommand):
         parser.add_argument("--label-column", default="label")
         parser.add_argument("--area-column", default=None, help="a coarser label to score the broad areas against")
         parser.add_argument("--none-label", default=None, help="label of out-of-scope rows (never trained on)")
+        parser.add_argument("--out-of-scope", type=int, default=0, metavar="N",
+                            help="treat N labels chosen by the seed as out of scope (a set with no none label)")
         parser.add_argument("--themes", type=int, default=None, help="fix the number of themes (default: chosen)")
         parser.add_argument("--labels-per-theme", type=int, default=10)
         parser.add_argument("--pairs", type=int, default=0, help="score N tickets that join two problems")
@@ -78,6 +83,9 @@ class Command(BaseCommand):
                 raise CommandError("give --input FILE.csv (or --demo)")
             texts, labels, areas = _load(paths, options["text_column"], options["label_column"],
                                          options["area_column"])
+        if options["out_of_scope"]:
+            none_label = none_label or OUT_OF_SCOPE
+            labels = _out_of_scope(labels, options["out_of_scope"], none_label, seed=options["seed"])
         if options["noise"]:
             texts = email_noise(texts, seed=options["seed"])
         if options["prepare"]:
@@ -119,6 +127,15 @@ def _load(
         raise CommandError("evaluation needs at least two distinct labels")
     areas = data[area_column].tolist() if area_column else None
     return data[text_column].tolist(), data[label_column].tolist(), areas
+
+
+def _out_of_scope(labels: list[str], count: int, none_label: str, *, seed: int) -> list[str]:
+    """``labels`` with ``count`` of its labels (chosen by ``seed``) replaced by ``none_label``."""
+    known = sorted(set(labels) - {none_label})
+    if count >= len(known) - 1:
+        raise CommandError(f"--out-of-scope {count} leaves fewer than two labels in scope")
+    chosen = set(np.random.default_rng(seed).choice(known, count, replace=False).tolist())
+    return [none_label if label in chosen else label for label in labels]
 
 
 def _demo(count: int) -> tuple[list[str], list[str], list[str]]:
