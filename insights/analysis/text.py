@@ -382,7 +382,8 @@ def _strip_signature(text: str) -> str:
     while start < len(text):
         end = text.find("\n", start)
         end = len(text) if end < 0 else end
-        if _is_sign_off(text[start:end]) and _is_signature_block(text[end:]):
+        line, tail = text[start:end], text[end:]
+        if (_is_sign_off(line) or (_ends_like_sign_off(line) and tail.strip())) and _is_signature_block(tail):
             text = text[:start]
             break
         start = end + 1
@@ -405,9 +406,10 @@ _MAX_SIGN_OFF = 60
 
 
 def _is_sign_off(line: str) -> bool:
-    """A closing line: "Kind regards,", "Take care!", "Many thanks in advance", "Thanks, Mei" (a name may
-    follow a comma); one of the fixed forms of ``_SIGN_OFF`` (other languages) or, in English, a few
-    words of social talk with a closing word among them."""
+    """A closing line: "Kind regards,", "Take care!", "Many thanks in advance", "Thanks, Mei"; one of the
+    fixed forms of ``_SIGN_OFF`` (other languages) or, in English, a few words of social talk with a
+    closing word among them or a name after them ("Have a great day, Sam", "Greetings from Lisbon, Aiko":
+    a capitalised word, a place or a company, may be among them)."""
     line = line.strip()
     if not line or len(line) > _MAX_SIGN_OFF or line.endswith("?"):
         return False
@@ -417,11 +419,22 @@ def _is_sign_off(line: str) -> bool:
     names = name.strip(" .!").split()
     if len(names) > 3 or not all(_NAME_WORD.fullmatch(word) for word in names):
         return False
-    words = [_CONTRACTION.sub("", word.lower()) for word in _WORD.findall(head)]
+    written = _WORD.findall(head)
+    words = [_CONTRACTION.sub("", word.lower()) for word in written]
     if not 0 < len(words) <= 6 or words[0] in _QUESTION_WORDS or any(word in _AUXILIARIES for word in words):
         return False  # "what is love", "I will call you later" say something
-    return any(word in _CLOSING_MARKERS for word in words) and all(
-        word in _FUNCTION_WORDS or word in _SOCIAL_WORDS or word in _CLOSING_WORDS for word in words)
+    known = [word in _FUNCTION_WORDS or word in _SOCIAL_WORDS or word in _CLOSING_WORDS for word in words]
+    if names:
+        return any(known) and all(is_known or word[0].isupper() for is_known, word in zip(known, written, strict=True))
+    return all(known) and any(word in _CLOSING_MARKERS for word in words)
+
+
+def _ends_like_sign_off(line: str) -> bool:
+    """A few words ending in a comma, above a name ("Cheers mate,", "Kind regards from Lisbon,"): the shape
+    of a sign-off whatever its words."""
+    words = [word.lower() for word in _WORD.findall(line)]
+    return (line.rstrip().endswith(",") and 0 < len(words) <= 4 and not _HAS_DIGIT_OR_PLACEHOLDER.search(line)
+            and not any(word in _AUXILIARIES or word in _QUESTION_WORDS for word in words))
 
 
 def _start_of_last_lines(text: str, count: int) -> int:
@@ -478,10 +491,10 @@ _GREETING_WORD = (r"(?i:hi|hello|hey|heya|hiya|hullo|yo|dear|(?:good )?(?:mornin
                   r"|buenas|ciao|buongiorno|olá|oi|hej|hei|goedemorgen|goedemiddag|beste)")
 # who is greeted: the team, a name, "Sir/Madam", "Customer Service" or the greeting again ("Hi hi,")
 _ADDRESSEE = (r"(?:[ \t]++(?:(?i:there|all|everyone|everybody|team|folks|guys|support|again|y'all|sir|madam|or|and"
-              r"|customer|service|care|help|desk|people|friends|colleagues|ladies|gentlemen|both|hi|hello|hey)\b"
+              r"|customer|service|care|help|desk|people|friends|colleagues|ladies|gentlemen|both|hi|hello|hey|from)\b"
               r"|[A-ZÀ-Þ][\w'./-]*)){0,4}")
-_GREETING_LINE = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!.:;]*+[ \t]*+(?:\n|\Z)")
-_GREETING_PREFIX = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!:;][ \t]++(?=\S)")
+_GREETING_LINE = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!.:;\-–—]*+[ \t]*+(?:\n|\Z)")
+_GREETING_PREFIX = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!:;\-–—][ \t]++(?=\S)")
 
 
 def _strip_greeting(text: str) -> str:
@@ -535,7 +548,7 @@ kindly delete
 
 # A sentence is phatic (social talk, not about the problem) by its words and its form, not by matching
 # whole stock sentences. Every word is a function word or a word of social talk (hope, sorry, week,
-# help, reply...); it denies nothing ("it doesn't work" says a problem in function words only) and holds
+# help, reply...); it denies or contrasts nothing ("it doesn't work" says a problem in function words) and holds
 # no number or placeholder; and it is a courtesy in form: it thanks, hopes, apologises or wishes
 # (then it may also speak of the email and the reader's time: "Sorry for the long email."), it asks
 # politely with no object ("Could you help me, please?"), it asks after the reader ("How are you
@@ -569,20 +582,25 @@ get getting got provide providing details detail info information further additi
 team guys folks people friends sir madam customer client long loyal resolution follow following followed
 health healthy smoothly wellbeing hi hello hey dear greetings ok okay yes sure alright advance enjoy talk chat
 speak speaking trust obliged forgive convenience earliest clear unclear sense welcome keep posted work job
+speedy rapid timely restful multiple several various numerous guidance direction input tips clarification
+turnaround next steps step mate pal buddy
 """)
 # Allowed only next to a thank-you, a hope, an apology or a wish.
 _COURTESY_OBJECTS = _vocabulary("""
 email emails mail message messages note letter time answer answers rest forward give bother bothering trouble
 troubling disturb disturbing hassle inconvenience lengthy late delay delayed slow service emailing address place
-wrong right weather start make makes sort sorted fix fixed resolve resolved solve solved handle handled
+wrong right weather start make makes sort sorted sorting fix fixed resolve resolved solve solved handle handled
+take taking read reading contacting
 """)
 _GRATITUDE = _vocabulary("""
 thanks thank thankyou thx ty tia tks tysm ta cheers appreciate appreciated appreciating appreciation appreciative
 grateful gratitude thankful hope hoping hoped hopefully sorry apologies apologise apologize apologising
 apologizing apology pardon regards wishes wish wishing enjoy trust obliged forgive
 """)
-_POLITE_ASK = _vocabulary("please pls plz kindly help helping assist assistance advise")
-_NEGATIONS = _vocabulary("not no never nothing none nobody nowhere cannot neither")
+_POLITE_ASK = _vocabulary("please pls plz kindly help helping assist assistance advise advice")
+# A denial or a contrast says something is wrong: "thanks, but I think it's the wrong response".
+_NEGATIONS = _vocabulary("not no never nothing none nobody nowhere cannot neither but however though although "
+                         "unfortunately except")
 _AUXILIARIES = _vocabulary("is are am was were do does did can could will would should shall may might must")
 _QUESTION_WORDS = _vocabulary("what when where which who whom whose why how")
 _CONTRACTION = re.compile(r"'(?:s|re|m|d|ll|ve)$")
@@ -604,7 +622,10 @@ def _is_courtesy(sentence: str) -> bool:
     if not words or any(word in _NEGATIONS or word.endswith("n't") for word in words):
         return False
     social = [word for word in words if word not in _FUNCTION_WORDS]
-    if any(word in _GRATITUDE for word in social) or _looks_forward(words):
+    if _thanks_for(sentence, words) or _wishes_a_good_time(words):
+        return True
+    if any(word in _GRATITUDE for word in social) or _looks_forward(words) or words[:2] in (["have", "a"],
+                                                                                          ["have", "an"]):
         return all(word in _SOCIAL_WORDS or word in _COURTESY_OBJECTS for word in social)
     if not all(word in _SOCIAL_WORDS for word in social):
         return False
@@ -617,6 +638,47 @@ def _is_courtesy(sentence: str) -> bool:
         return False  # "down", "that is all": function words only, a command or an answer
     asks = sentence.rstrip().endswith("?") or words[0] in _QUESTION_WORDS
     return not asks and not any(word in _AUXILIARIES for word in words)
+
+
+_THANKS_FOR = _vocabulary("thanks thx cheers sorry apologies grateful thankful")
+_MAX_THANKED_FOR = 5
+
+
+def _thanks_for(sentence: str, words: Sequence[str]) -> bool:
+    """"Thanks for the quick turnaround.", "Sorry for the multiple emails.": what one thanks for or is sorry
+    for, in a few words, is no request, whatever the words (the rest must be social talk)."""
+    for index, word in enumerate(words):
+        thanked = word in _THANKS_FOR or (word == "you" and index and words[index - 1] == "thank")
+        if not thanked:
+            continue
+        # "Sorry again for", "Thank you so much for": a few function words may come between
+        between = next((index + 1 + gap for gap, next_word in enumerate(words[index + 1:index + 4])
+                        if next_word not in _FUNCTION_WORDS or next_word == "for"), None)
+        if between is None or words[between] != "for":
+            continue
+        after = words[between + 1:]
+        clause = sentence.lower().split(" for ", 1)[-1]
+        return (0 < len(after) <= _MAX_THANKED_FOR and "," not in clause and all(
+            before in _FUNCTION_WORDS or before in _SOCIAL_WORDS for before in words[:index]))
+    return False
+
+
+_PERIODS = _vocabulary("""
+day days week weekend morning afternoon evening night holiday holidays vacation break trip month year season
+monday tuesday wednesday thursday friday saturday sunday christmas
+""")
+_WISH_VERBS = _vocabulary("have had having enjoy enjoyed enjoying hope hoping wish wishing")
+
+
+def _wishes_a_good_time(words: Sequence[str]) -> bool:
+    """"Have a relaxing weekend.", "I hope you had a restful holiday.": a wish for a period of time, whatever
+    the adjectives (up to two, right before the period); the other words social talk."""
+    if not words or words[-1] not in _PERIODS or not any(word in _WISH_VERBS for word in words):
+        return False
+    described = len(words) - 1
+    while described > 0 and len(words) - 1 - described < 2 and words[described - 1] not in _FUNCTION_WORDS:
+        described -= 1
+    return all(word in _FUNCTION_WORDS or word in _SOCIAL_WORDS for word in words[:described])
 
 
 def _lets_know(words: Sequence[str]) -> bool:

@@ -272,6 +272,12 @@ def _words(text: str) -> set[str]:
         ("Please check my email settings.", "Please check my email settings."),
         ("What time is it in your support hours?", "What time is it in your support hours?"),
         ("I hope you can refund the 2 charges.", "I hope you can refund the 2 charges."),
+        (f"Have a relaxing weekend. {PROBLEM} Thank you so much for the speedy turnaround!", PROBLEM),
+        (f"I hope you had a restful holiday. {PROBLEM} Sorry again for the confusion earlier.", PROBLEM),
+        ("Hope you can refund me.", "Hope you can refund me."),
+        ("I hope the payment clears by Monday.", "I hope the payment clears by Monday."),
+        ("Thanks, but I think it's the wrong amount.", "Thanks, but I think it's the wrong amount."),
+        ("Sorry for the late payment, my card was declined.", "Sorry for the late payment, my card was declined."),
     ],
 )
 def test_prepare_ticket_drops_polite_filler_and_keeps_the_problem(body: str, expected: str) -> None:
@@ -292,7 +298,13 @@ def test_prepare_ticket_drops_polite_filler_and_keeps_the_problem(body: str, exp
         (f"{PROBLEM}\n\nWarmly,\nPriya Sharma\nwww.acme.example", PROBLEM),
         (f"{PROBLEM}\n\nSent from my BlackBerry 10 smartphone.", PROBLEM),
         (f"{PROBLEM}\n\nSent with Proton Mail secure email.", PROBLEM),
+        (f"{PROBLEM}\n\nCheers mate,\nFatima Sharma\nFounder & CEO", PROBLEM),
+        (f"{PROBLEM}\n\nHave a great day, Sam", PROBLEM),
+        (f"{PROBLEM}\n\nKind regards from Lisbon, Aiko", PROBLEM),
+        (f"Greetings from Berlin,\n\n{PROBLEM}", PROBLEM),
+        (f"Hi all - {PROBLEM}", PROBLEM),
         ("Morning meetings no longer sync to the calendar.", "Morning meetings no longer sync to the calendar."),
+        ("The export fails.\nIt broke, Tom", "The export fails.\nIt broke, Tom"),
         ("what is love", "what is love"),
     ],
 )
