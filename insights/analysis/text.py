@@ -675,6 +675,8 @@ def _wishes_a_good_time(words: Sequence[str]) -> bool:
     the adjectives (up to two, right before the period); the other words social talk."""
     if not words or words[-1] not in _PERIODS or not any(word in _WISH_VERBS for word in words):
         return False
+    if words[0] in _AUXILIARIES or words[0] in _QUESTION_WORDS:
+        return False  # "do I have any off days this week" asks
     described = len(words) - 1
     while described > 0 and len(words) - 1 - described < 2 and words[described - 1] not in _FUNCTION_WORDS:
         described -= 1

@@ -276,6 +276,7 @@ def _words(text: str) -> set[str]:
         (f"I hope you had a restful holiday. {PROBLEM} Sorry again for the confusion earlier.", PROBLEM),
         ("Hope you can refund me.", "Hope you can refund me."),
         ("I hope the payment clears by Monday.", "I hope the payment clears by Monday."),
+        ("do i have any off days this week", "do i have any off days this week"),
         ("Thanks, but I think it's the wrong amount.", "Thanks, but I think it's the wrong amount."),
         ("Sorry for the late payment, my card was declined.", "Sorry for the late payment, my card was declined."),
     ],
