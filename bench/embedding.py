@@ -15,9 +15,10 @@ inline (texts prepared, no model yet) and activates a MiniLM representation vers
   order (sentence-transformers sorts the texts of one call by length before batching, so this is
   what batching would cost without that sort); ``presorted_64``, the texts sorted by their token
   count before the call (what sorting ourselves would add on top).
-* ``processing``: every ticket made stale, ``tickets_analyse`` (prepare + encode + store) in ingest
-  batches, against the bare float32 ``transform`` of the same prepared texts in the same batches;
-  ``ratio`` is processing's tickets/s over the bare encoder's.
+* ``processing``: every ticket made stale, ``tickets_analyse`` (prepare + encode + store) against
+  the bare float32 ``transform`` of the same prepared texts, in pairs of ``--chunk`` tickets (the
+  service, then the encoder on the same texts, or the other way round) so that both sides of a pair
+  meet the same load; ``ratio`` is processing's tickets/s over the bare encoder's.
 
 Quality, once, at equal settings (batch 64): ``--labelled`` BANKING77 texts
 (/work/shared/data/banking77/train.csv, column ``category``) through float32 and int8; the cosine
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in order:
             seconds, _ = _timed(lambda name=name: _encode(name, speed_texts, fp32, int8))
             encoder_runs[name].append(len(speed_texts) / seconds)
-        processing_runs.append(_processing(fp32, service_first=round_index % 2 == 0))
+        processing_runs.append(_processing(fp32, args.chunk, service_first=round_index % 2 == 0))
         print(f"round {round_index + 1}: " + ", ".join(f"{n} {v[-1]:.1f}/s" for n, v in encoder_runs.items())
               + f"; processing ratio {processing_runs[-1]['ratio']}", file=sys.stderr, flush=True)
     result = {
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "encoder_texts_per_second": {name: _median_and_runs(values) for name, values in encoder_runs.items()},
         "encoder_ratios": _ratios(encoder_runs),
         "processing": {key: _median_and_runs([run[key] for run in processing_runs]) for key in processing_runs[0]},
-        "quality": _quality(args, fp32, int8),
+        "quality": _quality(args, fp32, int8) if args.labelled else None,
     }
     print(json.dumps(result))
     data_dir.cleanup()
@@ -98,7 +99,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=1000, help="demo tickets processed through the service")
     parser.add_argument("--texts", type=int, default=500, help="of their texts, encoded per configuration")
-    parser.add_argument("--labelled", type=int, default=2000, help="BANKING77 texts for the quality check")
+    parser.add_argument("--labelled", type=int, default=2000, help="BANKING77 texts for the quality check (0: none)")
+    parser.add_argument("--chunk", type=int, default=100, help="tickets per service/encoder pair")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
@@ -142,34 +144,31 @@ def _with_batch(encoder: Any, size: int) -> Any:
     return encoder
 
 
-def _processing(fp32: Any, *, service_first: bool) -> dict[str, float]:
-    """``tickets_analyse`` over every ticket (made stale) in ingest batches, and the bare float32
-    encoder on the same prepared texts in the same batches; which goes first alternates by round."""
-    from django.conf import settings
-
+def _processing(fp32: Any, chunk: int, *, service_first: bool) -> dict[str, float]:
+    """``tickets_analyse`` over every ticket (made stale) against the bare float32 encoder on the
+    same prepared texts, in pairs: chunk by chunk of ``chunk`` tickets, the service then the encoder
+    (or the other way round, alternating by round), so that both sides of a pair meet the same
+    load on a shared machine. Their sums give the ratio."""
     from insights.models import TicketAnalysis
     from insights.services import tickets_analyse
 
     ticket_ids = list(TicketAnalysis.objects.order_by("ticket_id").values_list("ticket_id", flat=True))
-    size = settings.THREADLINE_INGEST_BATCH_SIZE
-    chunks = [ticket_ids[i : i + size] for i in range(0, len(ticket_ids), size)]
-    texts = [list(TicketAnalysis.objects.filter(ticket_id__in=chunk).order_by("ticket_id")
-                  .values_list("text", flat=True)) for chunk in chunks]
+    chunks = [ticket_ids[i : i + chunk] for i in range(0, len(ticket_ids), chunk)]
+    texts = [list(TicketAnalysis.objects.filter(ticket_id__in=ids).order_by("ticket_id")
+                  .values_list("text", flat=True)) for ids in chunks]
     _with_batch(fp32, 64)
-
-    def service() -> float:
-        TicketAnalysis.objects.update(content_hash="")
-        tickets_analyse(ticket_ids=chunks[0][:8])  # the stored version's encoder loaded, as in a running worker
-        TicketAnalysis.objects.update(content_hash="")
-        seconds, _ = _timed(lambda: [tickets_analyse(ticket_ids=chunk) for chunk in chunks])
-        return seconds
-
-    def bare() -> float:
-        return _timed(lambda: [fp32.transform(chunk_texts) for chunk_texts in texts])[0]
-
-    steps: list[Callable[[], float]] = [service, bare] if service_first else [bare, service]
-    first, second = (step() for step in steps)
-    service_seconds, bare_seconds = (first, second) if service_first else (second, first)
+    TicketAnalysis.objects.update(content_hash="")
+    tickets_analyse(ticket_ids=chunks[0][:8])  # the stored version's encoder loaded, as in a running worker
+    TicketAnalysis.objects.update(content_hash="")
+    service_seconds = bare_seconds = 0.0
+    for ids, chunk_texts in zip(chunks, texts, strict=True):
+        pair: list[Callable[[], float]] = [
+            lambda ids=ids: _timed(lambda: tickets_analyse(ticket_ids=ids))[0],
+            lambda chunk_texts=chunk_texts: _timed(lambda: fp32.transform(chunk_texts))[0],
+        ]
+        first, second = (step() for step in (pair if service_first else pair[::-1]))
+        service, bare = (first, second) if service_first else (second, first)
+        service_seconds, bare_seconds = service_seconds + service, bare_seconds + bare
     n = len(ticket_ids)
     return {"service_tickets_per_second": round(n / service_seconds, 2),
             "bare_tickets_per_second": round(n / bare_seconds, 2),
