@@ -131,12 +131,34 @@ def _email(query: str, rng: random.Random, pools: _Pools) -> str:
     if closers:
         joined = query[-1:] in ".?!" and rng.random() < 0.5
         parts[-1:] = [parts[-1] + " " + " ".join(closers)] if joined else [parts[-1], " ".join(closers)]
+    signature = len(parts)
     parts.append(_signature(rng, pools))
     if rng.random() < 0.3:
         parts.append(rng.choice(_MOBILE_FOOTERS))
     if rng.random() < 0.6:
         parts.append(rng.choice(_QUOTES)(rng))
+    _add_corporate_noise(parts, signature, rng)
     return _join(parts, rng)
+
+
+def _add_corporate_noise(parts: list[str], signature: int, rng: random.Random) -> None:
+    """A "-- " delimiter above the signature, an inline logo in it, a legal disclaimer below it (drawn
+    after everything else, so the rest of a body does not depend on them)."""
+    if rng.random() < 0.15:
+        parts[signature] = "-- \n" + parts[signature].split("\n", 1)[-1]
+    if rng.random() < 0.1:
+        parts[signature] += f"\n[cid:image00{rng.randint(1, 9)}.png@01DA4F2E.6B1C3A50]"
+    if rng.random() < 0.1:
+        parts.insert(signature + 1, rng.choice(_DISCLAIMERS))
+
+
+_DISCLAIMERS = (
+    "This email and any attachments are confidential and intended solely for the addressee. If you have "
+    "received this email in error, please notify the sender and delete it.",
+    "CONFIDENTIALITY NOTICE: This message may contain privileged information. If you are not the intended "
+    "recipient, any use of it is prohibited.",
+    "Please consider the environment before printing this email.",
+)
 
 
 def _opening(query: str, rng: random.Random, pools: _Pools) -> str:

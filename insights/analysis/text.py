@@ -382,8 +382,7 @@ def _strip_signature(text: str) -> str:
     while start < len(text):
         end = text.find("\n", start)
         end = len(text) if end < 0 else end
-        line, tail = text[start:end], text[end:]
-        if (_is_sign_off(line) or (_ends_like_sign_off(line) and tail.strip())) and _is_signature_block(tail):
+        if _ends_message(text, start, end):
             text = text[:start]
             break
         start = end + 1
@@ -427,6 +426,17 @@ def _is_sign_off(line: str) -> bool:
     if names:
         return any(known) and all(is_known or word[0].isupper() for is_known, word in zip(known, written, strict=True))
     return all(known) and any(word in _CLOSING_MARKERS for word in words)
+
+
+def _ends_message(text: str, start: int, end: int) -> bool:
+    """The line ``text[start:end]`` is a sign-off with at most a signature block below it. A line shaped
+    like one but not worded like one ("Cheers mate,") counts only with a name below it and words above
+    it, and when it is no greeting ("Dear all,")."""
+    line, tail = text[start:end], text[end:]
+    if _is_sign_off(line):
+        return _is_signature_block(tail)
+    return bool(tail.strip() and text[:start].strip() and _ends_like_sign_off(line)
+                and not _GREETING_LINE.match(line) and _is_signature_block(tail))
 
 
 def _ends_like_sign_off(line: str) -> bool:

@@ -301,6 +301,7 @@ def test_prepare_ticket_drops_polite_filler_and_keeps_the_problem(body: str, exp
         (f"{PROBLEM}\n\nSent with Proton Mail secure email.", PROBLEM),
         (f"{PROBLEM}\n\nCheers mate,\nFatima Sharma\nFounder & CEO", PROBLEM),
         (f"{PROBLEM}\n\nHave a great day, Sam", PROBLEM),
+        ("Dear all,\n\nHOW LONG DOES A REFUND TAKE\nSpeak soon.\n\n-- \nHannah", "HOW LONG DOES A REFUND TAKE"),
         (f"{PROBLEM}\n\nKind regards from Lisbon, Aiko", PROBLEM),
         (f"Greetings from Berlin,\n\n{PROBLEM}", PROBLEM),
         (f"Hi all - {PROBLEM}", PROBLEM),
