@@ -9,7 +9,9 @@ keeps the unredacted text, so whatever a caller stores or shows from a ``Prepare
 ``redact(text)`` replaces personal data and secrets with typed placeholders (``PLACEHOLDERS``).
 
 Every pattern is compiled once at import; the hot path gates the costlier ones on a cheap substring
-test, because this runs on every ingested ticket (thousands per second per worker).
+test, because this runs on every ingested ticket (thousands per second per worker). Every step takes
+time linear in its input (a customer writes every character of it: see tests/insights/test_text_linear.py),
+and a message and a ticket are read up to a cap.
 """
 
 from __future__ import annotations
@@ -558,8 +560,8 @@ kindly delete
 
 # A sentence is phatic (social talk, not about the problem) by its words and its form, not by matching
 # whole stock sentences. Every word is a function word or a word of social talk (hope, sorry, week,
-# help, reply...); it denies or contrasts nothing ("it doesn't work" says a problem in function words) and holds
-# no number or placeholder; and it is a courtesy in form: it thanks, hopes, apologises or wishes
+# help, reply...); it denies or contrasts nothing ("it doesn't work" says a problem in function words)
+# and holds no number or placeholder; and it is a courtesy in form: it thanks, hopes, apologises or wishes
 # (then it may also speak of the email and the reader's time: "Sorry for the long email."), it asks
 # politely with no object ("Could you help me, please?"), it asks after the reader ("How are you
 # doing?") or it is a verbless or imperative phrase of social words ("Have a great weekend!"). Words
@@ -634,8 +636,7 @@ def _is_courtesy(sentence: str) -> bool:
     social = [word for word in words if word not in _FUNCTION_WORDS]
     if _thanks_for(sentence, words) or _wishes_a_good_time(words):
         return True
-    if any(word in _GRATITUDE for word in social) or _looks_forward(words) or words[:2] in (["have", "a"],
-                                                                                          ["have", "an"]):
+    if _thanks_hopes_or_wishes(words):
         return all(word in _SOCIAL_WORDS or word in _COURTESY_OBJECTS for word in social)
     if not all(word in _SOCIAL_WORDS for word in social):
         return False
@@ -687,20 +688,23 @@ def _wishes_a_good_time(words: Sequence[str]) -> bool:
         return False
     if words[0] in _AUXILIARIES or words[0] in _QUESTION_WORDS:
         return False  # "do I have any off days this week" asks
-    described = len(words) - 1
-    while described > 0 and len(words) - 1 - described < 2 and words[described - 1] not in _FUNCTION_WORDS:
-        described -= 1
-    return all(word in _FUNCTION_WORDS or word in _SOCIAL_WORDS for word in words[:described])
+    end, adjectives = len(words) - 1, 0
+    while end > 0 and adjectives < 2 and words[end - 1] not in _FUNCTION_WORDS:
+        end, adjectives = end - 1, adjectives + 1
+    return all(word in _FUNCTION_WORDS or word in _SOCIAL_WORDS for word in words[:end])
+
+
+def _thanks_hopes_or_wishes(words: Sequence[str]) -> bool:
+    """A thank-you, hope, apology or wish anywhere ("I look forward to", "Have a ..." too)."""
+    return (any(word in _GRATITUDE for word in words) or words[:2] in (["have", "a"], ["have", "an"])
+            or any(word == "forward" and words[index - 1] in ("look", "looking")
+                   for index, word in enumerate(words) if index))
 
 
 def _lets_know(words: Sequence[str]) -> bool:
     """"Let me know if anything is unclear.", "Let us know what you think"."""
     return len(words) > 2 and words[0] == "let" and words[1] in ("me", "us") and words[2] == "know"
 
-
-def _looks_forward(words: Sequence[str]) -> bool:
-    return any(word == "forward" and words[index - 1] in ("look", "looking") for index, word in enumerate(words)
-               if index)
 
 
 _AUTO_REPLY_PREFIX = re.compile(
