@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, logit, softmax
+from scipy.special import expit, logit, logsumexp, softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -78,9 +78,12 @@ SPREAD_ALPHA = 0.8
 SPREAD_ITERATIONS = 20
 # The kNN graph is quadratic in the pool; a sample this large already gives the full gain.
 MAX_POOL = 20_000
-# Cross-fitting rounds: each trains on 80 % of the labels, like the single 20 % holdout did, but
-# all labelled rows are scored instead of a fifth; one fit per round is the cost.
+# Cross-fitting: each round trains on 80 % of the labels, like the single 20 % holdout did; one
+# fit per round is the cost. A thousand out-of-fold rows fit the three-parameter calibration
+# and put the held-out accuracy's standard error near one point, so rounds stop there.
 CROSS_FOLDS = 5
+CALIBRATION_ROWS = 1000
+ENERGY_FEATURE = False
 MAX_THEMES_PER_TICKET = 3
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # Prepared texts hold one sentence per line (``insights.analysis.text``): a line is the unit a
@@ -148,23 +151,27 @@ class _Views:
         full[:, self.lexical.classes_] = weight * lex + (1 - weight) * dense
         return full
 
-    def log_odds(self, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    def log_odds(self, vectors: np.ndarray, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Per text and theme, the best log-odds of the blended softmax over the whole text and
-        each of its sentences, shape (n, themes).
+        each of its sentences, shape (n, themes); and per text the log-sum-exp of the blended raw
+        scores (how strongly any theme responds at all, which the softmax normalises away).
 
         A ticket raising two problems has one vector for both, which splits the dense view's
         probability between them; each sentence's own words, blended with that shared dense
         view, can still name its problem confidently. Sentences need no vectors of their own."""
         vectors = np.asarray(vectors, dtype=np.float32)
         dense = self.dense.predict_log_proba(vectors)
-        lex = self.lexical.predict_log_proba(self.lexical_features(texts))
+        features = self.lexical_features(texts)
+        lex = self.lexical.predict_log_proba(features)
         best = _softmax_log_odds(self._mix(lex, dense))
+        energy = logsumexp(LEXICAL_WEIGHT * _logits(self.lexical, features)
+                           + (1 - LEXICAL_WEIGHT) * _logits(self.dense, vectors), axis=1)
         sentences, owners = _sentences(texts)
         if sentences:
             per_sentence = self.lexical.predict_log_proba(self.lexical_features(sentences))
             mixed = self._mix(per_sentence, dense[owners], SENTENCE_LEXICAL_WEIGHT)
             np.maximum.at(best, owners, _softmax_log_odds(mixed))
-        return best
+        return best, energy
 
 
 @dataclass
@@ -174,15 +181,15 @@ class ThemeClassifier:
 
     themes: tuple[str, ...]
     views: _Views
-    calibration: tuple[float, float, float]
+    calibration: tuple[float, ...]
     seed: int
     metrics: dict[str, float] = field(default_factory=dict)
 
     def predict_proba(self, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         """Calibrated per-theme "applies" probabilities, shape (n, themes), batch-vectorised."""
         texts = list(texts)
-        odds = self.views.log_odds(vectors, texts)
-        proba = _calibrate(odds, self.views.support(vectors), self.calibration)
+        odds, energy = self.views.log_odds(vectors, texts)
+        proba = _calibrate(odds, self.views.support(vectors), energy, self.calibration)
         return proba * self.views.evidence(texts)[:, None]
 
     def predict(self, vectors: np.ndarray, texts: Sequence[str], *, top: int = 3,
@@ -247,30 +254,35 @@ def classifier_train(
 
 
 def _cross_fit(data: _Data, label_sets: Sequence[tuple[str, ...]], words: TfidfVectorizer, chars: TfidfVectorizer,
-               folds: int) -> tuple[tuple[float, float, float], dict[str, float], _Views | None]:
-    """Out-of-fold log-odds for every labelled row, the calibration fitted on them, and the
+               folds: int) -> tuple[tuple[float, ...], dict[str, float], _Views | None]:
+    """Out-of-fold log-odds for the labelled rows, the calibration fitted on them, and the
     held-out figures they give.
 
     Each round runs the whole training procedure (spreading included: a held-out row is then
     guessed like any pool ticket, as a new ticket will be) without one fold of the labelled
-    rows. With ten labels per theme a single 20 % holdout is two rows per theme; cross-fitting
-    gives the calibration every labelled row at the cost of one fit per fold."""
+    rows. With ten labels per theme a single 20 % holdout is two rows per theme; rounds go on
+    until ``CALIBRATION_ROWS`` rows are scored or every fold is, so a large training set pays
+    for one round, as before, and a small one gets every row scored."""
     fold_of = _fold_ids(label_sets, folds, data.seed)
     odds = np.zeros_like(data.targets)
     support = np.zeros_like(data.targets)
+    energy = np.zeros(len(fold_of))
+    scored = np.zeros(len(fold_of), dtype=bool)
     probe: _Views | None = None
     for fold in range(folds):
         held = np.flatnonzero(fold_of == fold)
-        if not len(held):
-            continue
-        probe = _fit_views(data, np.flatnonzero(fold_of != fold), words, chars, start=probe)
-        odds[held] = probe.log_odds(data.vectors[held], [data.texts[i] for i in held])
+        if scored.sum() >= CALIBRATION_ROWS or not len(held):
+            break
+        # Cold: a round started from the previous one would inherit the labels it held out.
+        probe = _fit_views(data, np.flatnonzero(fold_of != fold), words, chars)
+        odds[held], energy[held] = probe.log_odds(data.vectors[held], [data.texts[i] for i in held])
         support[held] = probe.support(data.vectors[held])
-    scored = np.flatnonzero(fold_of >= 0)
-    if not len(scored):
-        return (1.0, 0.0, 0.0), {"holdout_size": 0.0}, None
-    calibration = _fit_calibration(odds[scored], support[scored], data.targets[scored])
-    metrics = _holdout_metrics(_calibrate(odds[scored], support[scored], calibration), data.targets[scored])
+        scored[held] = True
+    if not scored.any():
+        return (1.0, 0.0, 0.0, 0.0), {"holdout_size": 0.0}, None
+    calibration = _fit_calibration(odds[scored], support[scored], energy[scored], data.targets[scored])
+    proba = _calibrate(odds[scored], support[scored], energy[scored], calibration)
+    metrics = _holdout_metrics(proba, data.targets[scored])
     return calibration, metrics, probe
 
 
@@ -442,25 +454,37 @@ def _sentences(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     return sentences, np.array(owners, dtype=int)
 
 
-def _calibrate(odds: np.ndarray, support: np.ndarray, calibration: tuple[float, float, float]) -> np.ndarray:
-    """Log-odds and centroid support → per-theme "applies" probability (fitted Platt map).
+def _calibrate(odds: np.ndarray, support: np.ndarray, energy: np.ndarray,
+               calibration: tuple[float, ...]) -> np.ndarray:
+    """Log-odds, centroid support and response strength → per-theme "applies" probability
+    (a fitted Platt map).
 
-    The support term is what lets a ticket unlike anything seen (a new problem, noise) stay
+    Support and strength are what let a ticket unlike anything seen (a new problem, noise) stay
     below threshold even when the softmax, which only compares known themes, is peaked."""
-    slope, intercept, support_slope = calibration
-    return expit(slope * odds + support_slope * support + intercept)
+    slope, intercept, support_slope, energy_slope = (*calibration, 0.0)[:4]
+    return expit(slope * odds + support_slope * support + energy_slope * energy[:, None] + intercept)
 
 
-def _fit_calibration(odds: np.ndarray, support: np.ndarray, targets: np.ndarray) -> tuple[float, float, float]:
-    """Fit one map for all themes over (log-odds, support): per theme there are far too few
-    held-out rows. Returns (slope, intercept, support slope)."""
-    x = np.column_stack([odds.ravel(), support.ravel()])
+def _fit_calibration(odds: np.ndarray, support: np.ndarray, energy: np.ndarray,
+                     targets: np.ndarray) -> tuple[float, ...]:
+    """Fit one map for all themes: per theme there are far too few held-out rows. Returns
+    (slope, intercept, support slope, strength slope)."""
+    x = np.column_stack([odds.ravel(), support.ravel(), np.repeat(energy, odds.shape[1])])
+    if not ENERGY_FEATURE:
+        x[:, 2] = 0.0
     y = (targets > 0).ravel().astype(int)
     if y.min() == y.max():
-        return 1.0, 0.0, 0.0
+        return 1.0, 0.0, 0.0, 0.0
     # Weak regularisation only guards against a separable toy holdout.
     model = LogisticRegression(C=10.0).fit(x, y)
-    return float(model.coef_[0, 0]), float(model.intercept_[0]), float(model.coef_[0, 1])
+    slope, support_slope, energy_slope = (float(c) for c in model.coef_[0])
+    return slope, float(model.intercept_[0]), support_slope, energy_slope
+
+
+def _logits(model: LogisticRegression, x: Any) -> np.ndarray:
+    """Raw per-class scores; scikit-learn keeps one column for two classes, split symmetrically."""
+    scores = model.decision_function(x)
+    return np.column_stack([-scores / 2, scores / 2]) if scores.ndim == 1 else scores
 
 
 def calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 10) -> float:
