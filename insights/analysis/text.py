@@ -419,7 +419,7 @@ def _is_sign_off(line: str) -> bool:
     head, _, name = line.partition(",")
     names = name.strip(" .!").split()
     if len(names) > 3 or not all(_NAME_WORD.fullmatch(word) for word in names):
-        return False
+        head, names = line, []  # "Kind regards, and thanks again,": no name after the comma
     written = _WORD.findall(head)
     words = [_CONTRACTION.sub("", word.lower()) for word in written]
     if not 0 < len(words) <= 6 or words[0] in _QUESTION_WORDS or any(word in _AUXILIARIES for word in words):
@@ -509,15 +509,31 @@ _GREETING_LINE = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!.:;\-
 _GREETING_PREFIX = re.compile(rf"\A\s*+{_GREETING_WORD}{_ADDRESSEE}[ \t]*+[,!:;\-–—][ \t]++(?=\S)")
 
 
+# A first line that opens with a greeting and ends in a comma or "!" is a greeting when its other words
+# are social talk or names: "Hello from the Acme team,", "Hey, hope all good," ("Hi, my card is
+# broken!" is not).
+_GREETING_OPENING = re.compile(rf"\A\s*+{_GREETING_WORD}\b(?P<rest>[^\n]{{0,60}}?)[,!]++[ \t]*+(?:\n|\Z)")
+
+
 def _strip_greeting(text: str) -> str:
     """A greeting on its own first line ("Hello Orbit team,") or in front of the first sentence; a second
     one after it too ("Hi team,\n\nHello, ..."): email clients and templates add their own."""
     for _ in range(2):
-        match = _GREETING_LINE.match(text) or _GREETING_PREFIX.match(text)
+        match = _GREETING_LINE.match(text) or _GREETING_PREFIX.match(text) or _social_greeting(text)
         if not match:
             break
         text = text[match.end():]
     return text
+
+
+def _social_greeting(text: str) -> re.Match[str] | None:
+    match = _GREETING_OPENING.match(text)
+    if not match:
+        return None
+    words = _WORD.findall(match.group("rest"))
+    social = all(word.lower() in _FUNCTION_WORDS or word.lower() in _SOCIAL_WORDS or word[0].isupper()
+                 for word in words)
+    return match if social else None
 
 
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*+\n)+")
@@ -596,6 +612,13 @@ health healthy smoothly wellbeing hi hello hey dear greetings ok okay yes sure a
 speak speaking trust obliged forgive convenience earliest clear unclear sense welcome keep posted work job
 speedy rapid timely restful multiple several various numerous guidance direction input tips clarification
 turnaround next steps step mate pal buddy
+terrific marvellous splendid grand superb stellar outstanding incredible fabulous neat sweet handy useful
+generous patient friendly responsive busy hectic crazy calm peaceful relaxing relaxed productive smooth easy
+easier easiest short shorter brief silly stupid dumb basic simple obvious small tiny minor directly personally
+honestly gladly happily luckily whenever anytime sometime shortly eventually meantime meanwhile sooner
+pain nuisance favour favor chance moment minute rush hurry pressure worries worry pleasure honour honor luck
+fingers crossed heads love like understand realise realize imagine guess suppose meet greet catch bear mind
+crew gang squad everybody y'all colleagues
 """)
 # Allowed only next to a thank-you, a hope, an apology or a wish.
 _COURTESY_OBJECTS = _vocabulary("""
@@ -613,9 +636,11 @@ _POLITE_ASK = _vocabulary("please pls plz kindly help helping assist assistance 
 # A denial or a contrast says something is wrong: "thanks, but I think it's the wrong response".
 _NEGATIONS = _vocabulary("not no never nothing none nobody nowhere cannot neither but however though although "
                          "unfortunately except")
-_AUXILIARIES = _vocabulary("is are am was were do does did can could will would should shall may might must")
+_AUXILIARIES = _vocabulary("is are am was were has do does did can could will would should shall may might must")
 _QUESTION_WORDS = _vocabulary("what when where which who whom whose why how")
 _CONTRACTION = re.compile(r"'(?:s|re|m|d|ll|ve)$")
+# "No rush", "no worries": a negation that reassures.
+_REASSURANCES = _vocabulary("rush hurry worries worry pressure")
 # "bug" is the topic of many a ticket; only in "bug you" is it social talk.
 _PESTER = {"bug": "bother", "bugging": "bothering"}
 _HAS_DIGIT_OR_PLACEHOLDER = re.compile(r"[\d\[]")
@@ -631,6 +656,8 @@ def _is_courtesy(sentence: str) -> bool:
     words = [_CONTRACTION.sub("", word.lower()) for word in _WORD.findall(sentence)]
     words = [_PESTER.get(word, word) if following == "you" else word
              for word, following in zip(words, [*words[1:], ""], strict=True)]
+    words = [word for word, following in zip(words, [*words[1:], ""], strict=True)
+             if not (word == "no" and following in _REASSURANCES)]
     if not words or any(word in _NEGATIONS or word.endswith("n't") for word in words):
         return False
     social = [word for word in words if word not in _FUNCTION_WORDS]
@@ -652,7 +679,7 @@ def _is_courtesy(sentence: str) -> bool:
 
 
 _THANKS_FOR = _vocabulary("thanks thx cheers sorry apologies grateful thankful")
-_MAX_THANKED_FOR = 5
+_MAX_THANKED_FOR = 6
 
 
 def _thanks_for(sentence: str, words: Sequence[str]) -> bool:
