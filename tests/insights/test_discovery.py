@@ -166,3 +166,21 @@ def test_a_loose_catch_all_area_is_dissolved_instead_of_misnamed() -> None:
     parents = {found.themes[i].parent for i in loners}
     assert parents == {-1}
     assert found.areas and all(" & " in area.name for area in found.areas)
+
+
+@pytest.mark.parametrize("n_blobs", [6, 25, 60])
+def test_the_number_of_themes_follows_the_number_of_distinct_problems(n_blobs: int) -> None:
+    """Few broad problems or many small ones: without being told, discovery finds each count
+    (the 5-NN graph has no edge between these blobs, so every criterion that tracks separation
+    must split them all and no further)."""
+    rng = np.random.default_rng(n_blobs)
+    dim = 64
+    centres = rng.normal(0, 1, (n_blobs, dim))
+    labels = np.repeat(np.arange(n_blobs), 20)
+    vectors = centres[labels] / np.sqrt(dim) + rng.normal(0, 0.03, (len(labels), dim))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = [f"problem {label} message {i}" for i, label in enumerate(labels)]
+    found = discover(vectors.astype(np.float32), texts)
+    assert found.n_themes == n_blobs
+    themed = found.labels >= 0
+    assert _same_partition(found.labels[themed], labels[themed])
