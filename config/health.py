@@ -150,4 +150,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body: dict[str, Any] = {"status": status, **checks}
     if serving:
         body["background"] = background_status(broker=checks["broker"]).as_json()
+    body["representation"] = {"configured": settings.THREADLINE_REPRESENTATION,
+                              "why": settings.THREADLINE_REPRESENTATION_REASON}
     return JsonResponse(body, status=200 if serving else 503)

@@ -18,6 +18,8 @@ def test_healthz_reports_database_and_broker(client) -> None:
     body = response.json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["broker"] in {"ok", "inline"}
+    assert body["representation"]["configured"] in {"tfidf", "minilm"}
+    assert body["representation"]["why"]
 
 
 @pytest.mark.django_db

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from django.conf import settings
 from django.db import connection
@@ -10,6 +12,8 @@ from insights.analysis.representation import representation_create
 from insights.models import ModelKind, ModelVersion, TicketAnalysis
 from insights.services.storage import VECTOR_DTYPE, Progress, _chunks, _execute_binary
 from insights.services.versions import model_version_active, model_version_load, model_version_save
+
+logger = logging.getLogger(__name__)
 
 VECTORISE_CHUNK = 5000
 
@@ -26,6 +30,8 @@ def representation_fit(
     name = backend or settings.THREADLINE_REPRESENTATION
     options = {"model_path": settings.THREADLINE_MINILM_PATH or None} if name == "minilm" else {}
     texts = _texts_sample(sample, seed)
+    reason = settings.THREADLINE_REPRESENTATION_REASON if backend is None else "asked for by name"
+    logger.info("representation: fitting %s on %d texts (%s)", name, len(texts), reason)
     representation = representation_create(name, **options).fit(texts)
     version = model_version_save(
         kind=ModelKind.REPRESENTATION, backend=name, artifact=representation,

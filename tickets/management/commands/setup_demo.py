@@ -62,7 +62,11 @@ class Command(BaseCommand):
             call_command("seed_demo", stdout=self.stdout)
         logins = self._demo_logins(Path(settings.DATA_DIR) / "demo-logins.json")
         if Ticket.objects.exists() and not Theme.objects.exists():
-            self.stdout.write("Finding the themes in it (the support lead's first review, done for you)…")
+            self.stdout.write(
+                f"Finding the themes in it with {settings.THREADLINE_REPRESENTATION} "
+                f"({settings.THREADLINE_REPRESENTATION_REASON}); the support lead's first review, done for you. "
+                "MiniLM reads the 3,000 tickets in a minute or three on two cores…"
+            )
             _demo_themes(reviewer=get_user_model().objects.get(email=DEMO_USERS[Role.SUPPORT_LEAD][0]))
         if Theme.objects.filter(status=ThemeStatus.ACTIVE).exists() and not Escalation.objects.exists():
             self.stdout.write("Raising a few escalations, as the support lead would…")
