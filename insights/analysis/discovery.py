@@ -20,12 +20,13 @@ The method, chosen by measurement (see ``docs/quality.md``) and tuned to no data
    and where problems overlap (HWU64 with MiniLM: 39 themes for 64 intents) it under-splits. No
    fixed resolution γ fits all: with MiniLM a count within 20% of the truth needs γ ≤ 0.6 on the
    demo, 0.8–2.2 on BANKING77 and 2.4–3.6 on HWU64. The alternatives measured on those three sets
-   with both backends did worse: local split tests (weak communities, local modularity, a
-   leave-one-out projection against a halved Gaussian, Surprise, significance, HDBSCAN's excess of
-   mass) cut the kNN graph into 250–1,400 themes, since any geometric cut of a kNN graph is sparse;
-   sum-of-squares criteria (Calinski–Harabasz, BIC, Krzanowski–Lai, Hartigan) and the silhouette
-   pick an end of the range; resampling stability and the longest plateau over γ find the demo's
-   count and miss BANKING77's.
+   with both backends did worse: local tests on the graph (weak communities, local modularity,
+   Surprise, significance, HDBSCAN's excess of mass) cut it into 185–1,400 themes, since any
+   geometric cut of a kNN graph is sparse; a G-means-like test (leave-one-out projection on the
+   axis between two children, against the 2/π a halved Gaussian explains) scores splits between
+   problems and within one alike (≈ 0.8); sum-of-squares criteria (Calinski–Harabasz, BIC,
+   Krzanowski–Lai, Hartigan) and the silhouette pick an end of the range; resampling stability
+   and the longest plateau over γ find the demo's count and miss BANKING77's.
 5. **Assignment.** Every text goes to its most similar theme centroid (cosine); texts below the
    acceptance floor of the theme (a robust lower bound of its own members' similarity) are left
    unthemed (``-1``) for triage, and themes smaller than ``min_theme_size`` are dissolved.
