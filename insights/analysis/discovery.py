@@ -26,7 +26,7 @@ The method, chosen by measurement (see ``docs/quality.md``) and tuned to no data
    axis between two children, against the 2/π a halved Gaussian explains) scores splits between
    problems and within one alike (≈ 0.8); sum-of-squares criteria (Calinski–Harabasz, BIC,
    Krzanowski–Lai, Hartigan) and the silhouette pick an end of the range; resampling stability
-   and the longest plateau over γ find the demo's count and miss BANKING77's.
+   and the longest plateau over γ find the demo's count with MiniLM and miss BANKING77's.
 5. **Assignment.** Every text goes to its most similar theme centroid (cosine); texts below the
    acceptance floor of the theme (a robust lower bound of its own members' similarity) are left
    unthemed (``-1``) for triage, and themes smaller than ``min_theme_size`` are dissolved.
