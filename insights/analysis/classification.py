@@ -266,9 +266,11 @@ def _cross_fit(data: _Data, label_sets: Sequence[tuple[str, ...]], words: TfidfV
     scored = np.zeros(len(fold_of), dtype=bool)
     probe: _Views | None = None
     for fold in range(folds):
-        held = np.flatnonzero(fold_of == fold)
-        if scored.sum() >= CALIBRATION_ROWS or not len(held):
+        if scored.sum() >= CALIBRATION_ROWS:
             break
+        held = np.flatnonzero(fold_of == fold)
+        if not len(held):
+            continue
         # Cold: a round started from the previous one would inherit the labels it held out.
         probe = _fit_views(data, np.flatnonzero(fold_of != fold), words, chars)
         odds[held] = probe.log_odds(data.vectors[held], [data.texts[i] for i in held])

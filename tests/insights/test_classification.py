@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from insights.analysis import classification
 from insights.analysis.classification import (
     Assignment,
     ThemeClassifier,
@@ -103,6 +104,13 @@ def test_every_labelled_text_is_scored_out_of_fold(model: ThemeClassifier) -> No
     assert model.metrics["holdout_size"] == len(TEXTS)
     assert 0.0 <= model.metrics["holdout_ece"] <= 1.0
     assert model.metrics["holdout_accuracy"] >= 0.9
+
+
+def test_cross_fitting_stops_once_enough_rows_are_scored(embed: TfidfVectorizer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(classification, "CALIBRATION_ROWS", 5)
+    model = classifier_train(vec(embed, TEXTS), TEXTS, LABELS, seed=0)
+    assert model.metrics["holdout_size"] == 10  # one fold of 48 rows dealt over five
 
 
 def test_a_theme_with_a_single_example_is_always_learnt(embed: TfidfVectorizer) -> None:
