@@ -46,8 +46,13 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default=str(ROOT / "var" / "quality"))
     parser.add_argument("--cache", default=str(ROOT / "var" / "eval-cache"))
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the tables of docs/quality.md from the reports already in --out (runs nothing)")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.markdown:
+        print(_markdown(out))
+        return
     out.mkdir(parents=True, exist_ok=True)
     summary = {}
     for name in args.sets.split(","):
@@ -91,6 +96,55 @@ def _headline(report: dict) -> dict:
     if "areas" in report:
         line["areas"] = [report["areas"]["nmi"], report["areas"]["n_areas"], report["areas"]["largest_share"]]
     return line
+
+
+def _markdown(out: Path) -> str:
+    """The results tables and every theme name, from the JSON reports in ``out``."""
+    reports = {path.stem: json.loads(path.read_text()) for path in sorted(out.glob("*-*-*.json"))}
+    lines = [
+        "| set | backend | themes (true) | NMI | ACC | anchor KMeans true K: NMI / ACC | few-shot | anchor LR "
+        "| ECE | two problems: both in top 2 / second ≥ threshold | areas: NMI / count / largest | changed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for stem, report in reports.items():
+        name, backend, variant = stem.split("-")
+        if variant != "clean":
+            continue
+        line = _headline(report)
+        pairs = line.get("two_problems", ["—", "—"])
+        areas = line.get("areas", ["—", "—", "—"])
+        lines.append(
+            f"| {name} | {backend} | {line['themes']} | {line['nmi']} | {line['acc']} | "
+            f"{line['anchor_kmeans'][0]} / {line['anchor_kmeans'][1]} | {line['few_shot']} | {line['anchor_logistic']} "
+            f"| {line['ece']} | {pairs[0]} / {pairs[1]} | {areas[0]} / {areas[1]} / {areas[2]} | {line['changed']} |"
+        )
+    lines += ["", "| set | backend | clean NMI / few-shot | noisy, prepared NMI / few-shot | drop |",
+              "| --- | --- | --- | --- | --- |"]
+    for stem, report in reports.items():
+        name, backend, variant = stem.split("-")
+        clean = reports.get(f"{name}-{backend}-clean")
+        if variant != "noisy" or clean is None:
+            continue
+        c, n = _headline(clean), _headline(report)
+        lines.append(f"| {name} | {backend} | {c['nmi']} / {c['few_shot']} | {n['nmi']} / {n['few_shot']} | "
+                     f"{round(c['nmi'] - n['nmi'], 4)} / {round(c['few_shot'] - n['few_shot'], 4)} |")
+    lines += ["", "| set | backend | out-of-scope rows unthemed | in-scope rows unthemed | selective accuracy |",
+              "| --- | --- | --- | --- | --- |"]
+    for stem, report in reports.items():
+        name, backend, _variant = stem.split("-")
+        if "abstention" in report:
+            a = report["abstention"]
+            lines.append(f"| {name} ({stem.split('-')[2]}) | {backend} | {a['none_unthemed_share']} | "
+                         f"{a['in_scope_unthemed_share']} | {a['selective_accuracy']} |")
+    for stem, report in reports.items():
+        if not stem.endswith("-clean"):
+            continue
+        lines += ["", f"**Themes, {stem.removesuffix('-clean').replace('-', ', ')}** (name — size, majority label, "
+                  "purity):", ""]
+        lines.append("; ".join(f"{t['name']} — {t['size']}, {t['label']}, {t['purity']:.2f}" for t in report["themes"]))
+        if "areas" in report:
+            lines += ["", "Areas: " + ", ".join(report["areas"]["names"])]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
