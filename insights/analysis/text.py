@@ -665,6 +665,9 @@ def _is_courtesy(sentence: str) -> bool:
         return True
     if _thanks_hopes_or_wishes(words):
         return all(word in _SOCIAL_WORDS or word in _COURTESY_OBJECTS for word in social)
+    asks = sentence.rstrip().endswith("?") or words[0] in _QUESTION_WORDS
+    if asks and social and all(word in _CHASER_WORDS for word in social):
+        return True  # "Any idea what's going on?", "Is anyone looking at this?": chasing, not asking
     if not all(word in _SOCIAL_WORDS for word in social):
         return False
     if any(word in _POLITE_ASK for word in social) or _lets_know(words):
@@ -678,6 +681,9 @@ def _is_courtesy(sentence: str) -> bool:
     return not asks and not any(word in _AUXILIARIES for word in words)
 
 
+# A question made only of these (and function words) chases an answer without saying what about.
+_CHASER_WORDS = _vocabulary("idea ideas clue update updates news status progress going happening looking look "
+                            "looked reply response answer back hear heard")
 _THANKS_FOR = _vocabulary("thanks thx cheers sorry apologies grateful thankful")
 _MAX_THANKED_FOR = 6
 

@@ -282,6 +282,12 @@ def _words(text: str) -> set[str]:
         ("I would like to cancel my card.", "I would like to cancel my card."),
         ("Thanks, but I think it's the wrong amount.", "Thanks, but I think it's the wrong amount."),
         ("Sorry for the late payment, my card was declined.", "Sorry for the late payment, my card was declined."),
+        # a question that only chases an answer says nothing; one that names its subject does
+        (f"{PROBLEM} Any idea what's going on?", PROBLEM),
+        (f"{PROBLEM}\nIs anyone looking at this?", PROBLEM),
+        ("Any update on my refund?", "Any update on my refund?"),
+        ("What is going on with my invoice?", "What is going on with my invoice?"),
+        ("How does it work?", "How does it work?"),
     ],
 )
 def test_prepare_ticket_drops_polite_filler_and_keeps_the_problem(body: str, expected: str) -> None:

@@ -3,8 +3,8 @@
 Every body of an email reaches ``prepare_ticket``, so one crafted message must not stall a worker: each
 shape below attacks one pattern's backtracking (a quantifier followed by one that can take the same
 characters, an unbounded scan repeated from every start, a scan of the rest after every match). Each is
-prepared at 10 KB and at 100 KB; 10x the input may take at most ~25x the time (a quadratic step takes
-~100x), measured as the minimum of a few runs so that a busy shared machine does not fail the test.
+prepared at 10 KB and at 100 KB; 10x the input may take at most 60x the time (a quadratic step takes
+100x to over 5,000x), measured as the minimum of a few runs so that a busy shared machine does not fail the test.
 The cap on a message's length is lifted for these: it bounds the cost of a ticket, it must not hide
 a pattern's.
 """
@@ -20,9 +20,9 @@ from insights.analysis import text
 from insights.analysis.text import Turn, prepare_ticket
 
 SMALL, LARGE = 10_000, 100_000
-# Linear steps measure 15-35x here, not 10x (100 KB and its copies fall out of the CPU caches); the
-# quadratic ones this file was written against measured 100x to over 5,000x.
-MAX_RATIO = 40
+# Linear steps measure 15-45x here, not 10x (100 KB and its copies fall out of the CPU caches, more so
+# on a loaded machine); the quadratic ones this file was written against measured 100x to over 5,000x.
+MAX_RATIO = 60
 # Below this a 100 KB run is fast whatever the ratio (the 10 KB run then takes microseconds and the
 # ratio says more about the timer than about the code); above the budget it is too slow whatever the
 # ratio (a quadratic step with a large linear part can show a modest ratio). Now: 0.15 s at most.
