@@ -48,7 +48,7 @@ class ReportOptions:
     none_label: str | None = None
     pairs: int = 0
     threshold: float = 0.5
-    anchor_backend: str | None = None
+    anchor_backend: str | None = None  # None: the default; "none": no anchors
     cache_dir: str | os.PathLike[str] | None = None
 
 
@@ -98,7 +98,8 @@ def theming_report(
     if options.pairs:
         report["two_problems"] = _two_problems(model, represent, texts, labels, rest, options)
     report["stability"] = {"changed_share": _round(_stability(vectors, texts, options=options, merge=merge))}
-    report["anchors"] = _anchors(texts, labels, train, rest, vectors, options)
+    if options.anchor_backend != "none":
+        report["anchors"] = _anchors(texts, labels, train, rest, vectors, options)
     return report
 
 

@@ -64,7 +64,7 @@ class Command(BaseCommand):
         parser.add_argument("--prepare", action="store_true", help="prepare each text as an ingested message")
         parser.add_argument("--backend", default="tfidf")
         parser.add_argument("--anchor-backend", default=None, help="backend of the anchors (default: minilm if "
-                            "the embeddings extra is installed, else tfidf)")
+                            "the embeddings extra is installed, else tfidf; none: no anchors)")
         parser.add_argument("--threshold", type=float, default=None,
                             help="assignment threshold (default: THREADLINE_ASSIGNMENT_THRESHOLD)")
         parser.add_argument("--cache", default=None, metavar="DIR", help="keep the vectors of a set in DIR")
