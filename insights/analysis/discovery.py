@@ -41,7 +41,6 @@ ids and suggests merges and splits; :func:`changed_share` measures churn between
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,9 +51,10 @@ from scipy.cluster.hierarchy import fcluster
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.neighbors import NearestNeighbors
 
+from insights.analysis.naming import STOP_WORDS, WORD, Encoder, name_themes, numbered, topical
 from insights.analysis.representation import l2_normalise
 
 __all__ = [
@@ -84,6 +84,7 @@ class DiscoveredTheme:
     examples: tuple[int, ...]
     size: int
     centroid: np.ndarray
+    description: str = ""
     parent: int = -1
     existing_id: str | None = None
 
@@ -136,6 +137,7 @@ def discover(
     smooth_neighbours: int = 10,
     existing: Mapping[str, np.ndarray] | None = None,
     merge_duplicates: bool = False,
+    encode: Encoder | None = None,
 ) -> Discovery:
     """Find themes in ``vectors`` (one unit-norm row per text in ``texts``).
 
@@ -144,7 +146,8 @@ def discover(
     existing themes come first in ``themes`` (``existing_id`` set) and keep the texts they explain;
     only the remaining texts are clustered into new themes. ``merge_duplicates`` merges new themes
     that are one problem in different words (``_merge_duplicates``); pass the representation's
-    ``splits_paraphrases``.
+    ``splits_paraphrases``. ``encode`` (the representation's ``transform``) lets naming check that
+    a name means its own theme (``naming.name_themes``).
     """
     x = l2_normalise(vectors)
     if len(x) != len(texts):
@@ -172,7 +175,7 @@ def discover(
         if len(merged) == len(centroids):
             break
         labels, centroids, kept_ids = _assign_and_prune(x, smoothed, merged, kept_ids, min_theme_size, explained)
-    themes = _describe(x, texts, labels, centroids, kept_ids)
+    themes = _describe(x, texts, labels, centroids, kept_ids, encode=encode)
     themes, areas = _with_areas(x, texts, labels, themes)
     return Discovery(labels=labels, themes=themes, n_themes=len(themes), areas=areas)
 
@@ -520,7 +523,7 @@ _DUPLICATE_ROUNDS = 3
 
 def _vocabulary_similarity(groups: list[list[str]]) -> np.ndarray:
     """Cosine between the themes' class-based TF-IDF word vectors (stop words left out)."""
-    counts = CountVectorizer(stop_words=sorted(_NAME_STOP_WORDS), token_pattern=_WORD.pattern).fit_transform(
+    counts = CountVectorizer(stop_words=sorted(STOP_WORDS), token_pattern=WORD.pattern).fit_transform(
         ["\n".join(g) for g in groups]
     ).astype(np.float64)
     tf = sp.diags(1.0 / np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)) @ counts
@@ -533,49 +536,23 @@ def _vocabulary_similarity(groups: list[list[str]]) -> np.ndarray:
 
 _MAX_NAMING_TEXTS = 200  # per theme: enough for stable term statistics, bounded cost on 100k texts
 _N_EXAMPLES = 5
-_N_KEYWORDS = 8
-_WORD = re.compile(r"(?u)\b[a-zA-Z][a-zA-Z']+\b")
-# Names are phrases inside one clause: an n-gram across a comma or a line break ("csv the file" from
-# "export csv, the file ends") is a fragment, not something a customer said.
-_CLAUSE_BREAK = re.compile(r"[\n.,;:!?()\[\]\"/|]+|\s[-–—]\s")
-_NAME_MIN_SHARE = 0.1  # a name phrase occurs at least once per ten of the theme's naming texts
-# Generic words that make a fragment, not a topic, when they open or close a phrase.
-_NAME_STOP_WORDS = ENGLISH_STOP_WORDS | {
-    "just", "really", "like", "think", "tried", "try", "please", "thanks", "get", "got",
-}
-# Words that may link the words of a name ("card is rejected", "land in spam"); any other stop word
-# inside a phrase ("accounts when people", "team after authenticating") makes it a fragment.
-_NAME_LINK_WORDS = frozenset({"is", "are", "was", "were", "not", "no", "to", "in", "on", "of", "for", "from", "with"})
-# Words that carry no topic of their own: time, fillers and all-purpose verbs. A name needs two words
-# that are neither these nor stop words ("hour ago", "keeps getting", "card works" do not qualify).
-_WEAK_WORDS = frozenset({
-    "ago", "yesterday", "today", "tomorrow", "morning", "afternoon", "evening", "tonight", "week", "weeks",
-    "day", "days", "hour", "hours", "minute", "minutes", "time", "times", "month", "months", "year", "years",
-    "anymore", "again", "still", "always", "never", "ever", "sometimes", "asap", "soon", "now", "whole",
-    "keep", "keeps", "kept", "getting", "gets", "work", "works", "worked", "working", "show", "shows", "showed",
-    "say", "says", "said", "send", "sent", "make", "makes", "made", "need", "needs", "needed", "want", "wants",
-    "help", "pls", "plz", "thx", "ok", "okay", "hi", "hello", "hey", "test", "testing", "attached", "see",
-    "look", "looks", "looked", "know", "let", "check", "checked", "checking", "happen", "happened", "happens",
-    "issue", "issues", "problem", "problems", "question", "questions", "thing", "things", "stuff", "way",
-    "lot", "able", "use", "using", "used", "urgent", "sure", "tell", "told", "wondering", "guys", "team",
-    "people", "someone", "everyone", "anyone", "went", "go", "goes", "going", "come", "comes", "came",
-    "take", "takes", "took", "give", "gives", "gave", "put", "puts", "set", "stop", "start", "started",
-    "especially", "main", "new", "old", "good", "bad", "right", "wrong", "same", "different", "reached",
-})
 
 
 def _describe(
-    x: np.ndarray, texts: Sequence[str], labels: np.ndarray, centroids: np.ndarray, kept_ids: list[str]
+    x: np.ndarray, texts: Sequence[str], labels: np.ndarray, centroids: np.ndarray, kept_ids: list[str],
+    encode: Encoder | None = None,
 ) -> list[DiscoveredTheme]:
-    """Name, keywords, examples and size for each theme (kept themes carry their existing id)."""
+    """Name, description, keywords, examples and size for each theme (kept themes carry their
+    existing id); the words come from each theme's most central texts (``naming``)."""
     groups = [_closest_members(x, labels, centroids, c, _MAX_NAMING_TEXTS) for c in range(len(centroids))]
-    names, keywords = _name_groups([[texts[i] for i in g] for g in groups])
+    words = name_themes([[texts[i] for i in g] for g in groups], centroids=centroids, encode=encode)
     sizes = np.bincount(labels[labels >= 0], minlength=len(centroids))
     return [
         DiscoveredTheme(
             index=c,
-            name=names[c],
-            keywords=keywords[c],
+            name=words[c].name,
+            description=words[c].description,
+            keywords=words[c].keywords,
             examples=tuple(int(i) for i in groups[c][:_N_EXAMPLES]),
             size=int(sizes[c]),
             centroid=centroids[c],
@@ -590,85 +567,6 @@ def _closest_members(x: np.ndarray, labels: np.ndarray, centroids: np.ndarray, c
     members = np.flatnonzero(labels == c)
     order = np.argsort(-(x[members] @ centroids[c]), kind="stable")
     return members[order[:limit]]
-
-
-def _clause_ngrams(text: str) -> list[str]:
-    """Lower-case words and word n-grams (up to 3) that stay inside one clause of ``text``."""
-    grams: list[str] = []
-    for clause in _CLAUSE_BREAK.split(text.lower()):
-        words = _WORD.findall(clause)
-        for n in (1, 2, 3):
-            grams.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
-    return grams
-
-
-def _name_groups(groups: list[list[str]]) -> tuple[list[str], list[tuple[str, ...]]]:
-    """Class-based TF-IDF (as in BERTopic): a term scores by its frequency in the theme times
-    how rare it is across themes, so shared vocabulary of the whole corpus never names a theme."""
-    documents = ["\n".join(g) for g in groups]
-    if not any(d.strip() for d in documents):
-        return ["empty messages" for _ in groups], [() for _ in groups]
-    vectorizer = CountVectorizer(analyzer=_clause_ngrams)
-    counts = vectorizer.fit_transform(documents).astype(np.float64)
-    terms = vectorizer.get_feature_names_out()
-    usable = np.array([_usable_term(t) for t in terms])
-    tf = sp.diags(1.0 / np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)) @ counts
-    idf = np.log(1.0 + counts.sum() / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
-    scores = (tf @ sp.diags(idf * usable)).toarray()
-    dense = counts.toarray()
-    names: list[str] = [""] * len(groups)
-    keywords: list[tuple[str, ...]] = [()] * len(groups)
-    taken: set[str] = set()
-    # Bigger themes choose first; a smaller one whose best name is taken gets its next best, so no
-    # two themes of a run share a name.
-    for i in sorted(range(len(groups)), key=lambda g: -len(groups[g])):
-        row = scores[i]
-        order = [j for j in np.argsort(-row, kind="stable")[:150] if row[j] > 0]
-        words = [terms[j] for j in order if " " not in terms[j]]
-        keywords[i] = tuple(words[:_N_KEYWORDS])
-        # A name must be frequent in the theme, not merely specific to it: a phrase one text repeats
-        # ("day very annoying") is specific but says nothing about the other texts.
-        frequent = [terms[j] for j in order if dense[i, j] >= max(2.0, _NAME_MIN_SHARE * len(groups[i]))]
-        names[i] = (
-            _pick_name(frequent, words, taken) or _pick_name([terms[j] for j in order], words, taken)
-            or _numbered("other requests", taken)
-        )
-        taken.add(names[i])
-    return names, keywords
-
-
-def _usable_term(term: str) -> bool:
-    """A term may name a theme unless it starts or ends with a stop word ("card of", "the fee"), links
-    its words with anything but a short linking word, or is a contraction ("i'm paying")."""
-    words = term.split()
-    if "'" in term:
-        return False
-    if words[0] in _NAME_STOP_WORDS or words[-1] in _NAME_STOP_WORDS:
-        return False
-    return all(w in _NAME_LINK_WORDS or w not in _NAME_STOP_WORDS for w in words[1:-1])
-
-
-def _topical(term: str) -> bool:
-    """Two or more words that say what the theme is about (see ``_WEAK_WORDS``)."""
-    return sum(w not in _NAME_STOP_WORDS and w not in _WEAK_WORDS for w in term.split()) >= 2
-
-
-def _pick_name(ranked: list[str], words: list[str], taken: set[str]) -> str:
-    """The best-scoring topical phrase of 2–5 words not ``taken``, else two topical keywords joined."""
-    for term in ranked[:40]:
-        if 2 <= len(term.split()) <= 5 and _topical(term) and term not in taken:
-            return term
-    topical = [w for w in words if w not in _WEAK_WORDS]
-    pairs = [f"{a} {b}" for i, a in enumerate(topical[:4]) for b in topical[i + 1 : 4]]
-    if pairs:
-        return next((pair for pair in pairs if pair not in taken), "") or _numbered(pairs[0], taken)
-    return _numbered(f"{words[0]} {words[1]}" if len(words) >= 2 else f"{words[0]} messages", taken) if words else ""
-
-
-def _numbered(name: str, taken: set[str]) -> str:
-    """``name``, or ``name (2)``, ``name (3)``… whichever is free."""
-    return next(candidate for n in range(1, len(taken) + 2)
-                if (candidate := name if n == 1 else f"{name} ({n})") not in taken)
 
 
 def _with_areas(
@@ -701,13 +599,13 @@ def _with_areas(
     taken: set[str] = set()
     named = []
     for area in areas:
-        topical: list[str] = []
-        for word in (w for w in area.keywords if w not in _WEAK_WORDS):
-            if all(word.rstrip("s") != chosen.rstrip("s") for chosen in topical):  # not "invoices & invoice"
-                topical.append(word)
-        name = _numbered(" & ".join(topical[:2] or area.keywords[:2] or ("other",)), taken)
+        words: list[str] = []
+        for word in (w for w in area.keywords if topical(w)):
+            if all(word.rstrip("s") != chosen.rstrip("s") for chosen in words):  # not "invoices & invoice"
+                words.append(word)
+        name = numbered(" & ".join(words[:2] or area.keywords[:2] or ("other",)).capitalize(), taken)
         taken.add(name)
-        named.append(DiscoveredTheme(**{**area.__dict__, "name": name}))
+        named.append(DiscoveredTheme(**{**area.__dict__, "name": name, "description": ""}))
     return themes, named
 
 

@@ -28,7 +28,8 @@ from sklearn.linear_model import LogisticRegression
 from insights.analysis import evaluation
 from insights.analysis.classification import ThemeClassifier, calibration_error, classifier_train
 from insights.analysis.discovery import Discovery, changed_share, discover
-from insights.analysis.representation import Representation, fitted_vectors, representation_create
+from insights.analysis.naming import nearest_own_share
+from insights.analysis.representation import Representation, fitted_vectors, l2_normalise, representation_create
 from insights.analysis.text import Turn, prepare_ticket
 
 __all__ = ["ReportOptions", "anchor_backend_default", "prepare_texts", "theming_report"]
@@ -77,7 +78,8 @@ def theming_report(
                            "cached": options.cache_dir is not None},
     }
     started = time.perf_counter()
-    found = discover(vectors, texts, seed=options.seed, n_themes=options.n_themes, merge_duplicates=merge)
+    found = discover(vectors, texts, seed=options.seed, n_themes=options.n_themes, merge_duplicates=merge,
+                     encode=represent)
     report["discovery"] = {
         "nmi": _round(evaluation.nmi(labels, found.labels)),
         "ari": _round(evaluation.ari(labels, found.labels)),
@@ -88,6 +90,7 @@ def theming_report(
         "seconds": round(time.perf_counter() - started, 2),
     }
     report["themes"] = _themes(found, labels)
+    report["names"] = _names(found, represent)
     if areas is not None:
         report["areas"] = _areas(found, list(areas))
     train, rest = _few_shot_split(labels, options)
@@ -99,7 +102,7 @@ def theming_report(
         report["two_problems"] = _two_problems(model, represent, texts, labels, rest, options)
     report["stability"] = {"changed_share": _round(_stability(vectors, texts, options=options, merge=merge))}
     if options.anchor_backend != "none":
-        report["anchors"] = _anchors(texts, labels, train, rest, vectors, options)
+        report["anchors"] = _anchors(texts, labels, train, rest, vectors, found, options)
     return report
 
 
@@ -135,6 +138,19 @@ def _themes(found: Discovery, labels: list[str]) -> list[dict[str, Any]]:
         listed.append({"name": theme.name, "keywords": list(theme.keywords[:5]), "size": len(members),
                        "label": label, "purity": _round(count / len(members))})
     return listed
+
+
+def _names(found: Discovery, encode: Callable[[Sequence[str]], np.ndarray]) -> dict[str, Any]:
+    """Whether the names mean their themes: nearer, encoded, to their own centroid than to any other
+    (in the product's representation; ``anchors`` repeats it in the anchor's), all distinct, and
+    how many are keywords for want of a clause ("Invoice, vat, address")."""
+    names = [t.name for t in found.themes]
+    return {
+        "nearest_own_share": _round(nearest_own_share(names, found.centroids(), encode)),
+        "distinct_share": _round(len({n.lower() for n in names}) / len(names)) if names else 0.0,
+        "median_words": float(np.median([len(n.split()) for n in names])) if names else 0.0,
+        "keyword_names_share": _round(np.mean([", " in n for n in names])) if names else 0.0,
+    }
 
 
 def _areas(found: Discovery, areas: list[str]) -> dict[str, Any]:
@@ -261,10 +277,12 @@ def _stability(vectors: np.ndarray, texts: list[str], *, options: ReportOptions,
 
 def _anchors(
     texts: list[str], labels: list[str], train: np.ndarray, rest: np.ndarray, vectors: np.ndarray,
-    options: ReportOptions,
+    found: Discovery, options: ReportOptions,
 ) -> dict[str, Any]:
     """Off-the-shelf methods on the same data, in the same run: KMeans told the true number of
-    labels, and a plain logistic regression trained on exactly the few-shot examples."""
+    labels, and a plain logistic regression trained on exactly the few-shot examples. Also whether
+    the product's theme names mean their themes in the anchor's representation (by meaning, with
+    sentence embeddings, whatever the product's backend)."""
     backend = options.anchor_backend or anchor_backend_default()
     anchor = vectors if backend == options.backend else fitted_vectors(backend, texts, cache_dir=options.cache_dir)
     k = len(set(labels))
@@ -277,4 +295,15 @@ def _anchors(
         "kmeans_true_k": {"k": k, "nmi": _round(evaluation.nmi(labels, clusters)),
                           "acc": _round(evaluation.hungarian_accuracy(labels, clusters))},
         "logistic_few_shot": {"accuracy": _round(np.mean(predicted == np.asarray([labels[i] for i in scored])))},
+        "names_nearest_own_share": _round(_anchor_names(found, anchor, _lazy_representation(backend, texts))),
     }
+
+
+def _anchor_names(found: Discovery, anchor: np.ndarray, encode: Callable[[Sequence[str]], np.ndarray]) -> float:
+    """``nearest_own_share`` of the product's names against its themes' centroids in ``anchor``."""
+    themed = found.labels >= 0
+    if not found.themes or not themed.any():
+        return 0.0
+    sums = np.zeros((len(found.themes), anchor.shape[1]))
+    np.add.at(sums, found.labels[themed], anchor[themed])
+    return nearest_own_share([t.name for t in found.themes], l2_normalise(sums), encode)

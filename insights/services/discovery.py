@@ -118,8 +118,9 @@ def _discover_and_propose(run: DiscoveryRun, representation: ModelVersion, seed:
     DiscoveryRun.objects.filter(pk=run.pk).update(pool_size=run.pool_size)
     # The clustering reports no count (it is one library call): a page shows the phase, not "0 of N".
     _run_progress(run, DiscoveryPhase.CLUSTERING)(0, 0)
+    encoder = model_version_load(representation)
     result = discover(vectors, texts, seed=seed, existing=existing or None,
-                      merge_duplicates=model_version_load(representation).splits_paraphrases)
+                      merge_duplicates=encoder.splits_paraphrases, encode=encoder.transform)
     del texts
     created = _suggestions_create(run, representation, ticket_ids, vectors, result)
     _run_progress(run, DiscoveryPhase.REPORTING)(0, 1)
@@ -164,7 +165,8 @@ def _suggestions_create(
             members = np.flatnonzero(result.labels == found.index)
             centroid = np.asarray(found.centroid, dtype=VECTOR_DTYPE)
             theme = Theme.objects.create(
-                name=found.name, keywords=list(found.keywords), parent=parent, status=ThemeStatus.SUGGESTED,
+                name=found.name, description=found.description, keywords=list(found.keywords), parent=parent,
+                status=ThemeStatus.SUGGESTED,
                 centroid=centroid.tobytes(), centroid_representation=str(representation.pk),
                 example_ticket_ids=[int(ticket_ids[i]) for i in found.examples], suggested_size=len(members),
                 discovery_run=run,

@@ -85,7 +85,7 @@ def full_report(tmp_path_factory) -> dict:
 
 
 def test_it_prints_one_json_object_with_every_measurement(report) -> None:
-    assert set(report) == {"representation", "discovery", "themes", "few_shot", "stability", "anchors"}
+    assert set(report) == {"representation", "discovery", "themes", "names", "few_shot", "stability", "anchors"}
     assert {"nmi", "ari", "acc", "n_themes", "true_labels", "seconds"} <= set(report["discovery"])
     assert report["discovery"]["nmi"] > 0.5
     assert report["discovery"]["true_labels"] == 3
@@ -95,6 +95,15 @@ def test_it_prints_one_json_object_with_every_measurement(report) -> None:
     assert 0.0 <= report["stability"]["changed_share"] <= 1.0
     assert report["anchors"]["kmeans_true_k"]["k"] == 3
     assert 0.0 <= report["anchors"]["logistic_few_shot"]["accuracy"] <= 1.0
+    assert 0.0 <= report["anchors"]["names_nearest_own_share"] <= 1.0
+
+
+def test_names_are_measured_by_meaning_and_are_all_distinct(report) -> None:
+    names = report["names"]
+    assert names["distinct_share"] == 1.0
+    assert names["nearest_own_share"] >= 0.5  # the toy themes are far apart; a wrong name would miss
+    assert 3 <= names["median_words"] <= 7
+    assert 0.0 <= names["keyword_names_share"] <= 1.0
 
 
 def test_the_report_lists_each_theme_with_its_majority_label_and_purity(report) -> None:
