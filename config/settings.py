@@ -207,6 +207,8 @@ if THREADLINE_REPRESENTATION == "minilm" and THREADLINE_MINILM_PATH and not Path
 THREADLINE_RETRAIN_AFTER_CORRECTIONS = env_int("THREADLINE_RETRAIN_AFTER_CORRECTIONS", 20)
 # Below this calibrated confidence a ticket is left unthemed, for triage and the next discovery.
 THREADLINE_ASSIGNMENT_THRESHOLD = float(env_str("THREADLINE_ASSIGNMENT_THRESHOLD", "0.5"))
+# Triage offers a model's guess as the one-key choice only from this calibrated confidence up.
+THREADLINE_TRIAGE_GUESS_FLOOR = float(env_str("THREADLINE_TRIAGE_GUESS_FLOOR", "0.3"))
 
 # Celery. No broker configured means the embedded run: tasks execute inline, in-process.
 REDIS_URL = env_str("REDIS_URL", "")

@@ -14,22 +14,27 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.db.models import (
     Aggregate,
     Avg,
+    Case,
     Count,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
     FloatField,
+    IntegerField,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import Extract, TruncDate
 from django.urls import reverse
@@ -591,10 +596,11 @@ class Example:
 
     ticket: Ticket
     confidence: float
-    method: str
+    method: str  # AssignmentMethod: manual, discovery or model
     text: str
     sentence: str | None
     terms: tuple[str, ...]
+    by: str = ""  # who confirmed it, for a manual assignment
 
 
 EXAMPLE_TEXT_CHARS = 600
@@ -645,7 +651,11 @@ def theme_examples(*, theme: Theme, period: Period, segment: Segment, limit: int
                         "assigned_by")
         .prefetch_related(Prefetch("ticket__messages", to_attr="customer_messages",
                                    queryset=Message.objects.filter(author_role=AuthorRole.CUSTOMER)))
-        .order_by("-confidence", "-ticket__created_at")[:limit]
+        # Confident, correct-looking members first: a person's decision, then tickets whose best
+        # theme this is, by calibrated confidence; a ticket that only also mentions it comes last.
+        .annotate(is_best=Case(When(Q(method=AssignmentMethod.MANUAL) | Q(ticket__analysis__best_theme_id=theme.pk),
+                                    then=Value(1)), default=Value(0), output_field=IntegerField()))
+        .order_by("-is_best", "-confidence", "-ticket__created_at")[:limit]
     )
     examples = []
     for row in rows:
@@ -659,7 +669,8 @@ def theme_examples(*, theme: Theme, period: Period, segment: Segment, limit: int
         said: list[Message] = getattr(row.ticket, "customer_messages", [])
         opening = said[0].body if said else row.ticket.subject
         examples.append(Example(
-            ticket=row.ticket, confidence=row.confidence, method=row.get_method_display(),
+            ticket=row.ticket, confidence=row.confidence, method=row.method,
+            by=(row.assigned_by.get_full_name() or row.assigned_by.email) if row.assigned_by else "",
             text=analysis.text if analysis else opening, sentence=sentence,
             terms=tuple(str(term[0]) for term in reason_terms),
         ))
@@ -855,6 +866,50 @@ def triage_queue(*, order: str) -> QuerySet[TicketAnalysis]:
     if order == "affected":
         return queue.order_by("-triage_arr", "-triage_created_at", "-ticket_id")
     return queue.order_by("-ticket__created_at", "-ticket_id")
+
+
+@dataclass(frozen=True)
+class Guess:
+    """One of the model's candidate themes for a triage row. ``offered``: confident enough to be
+    filed with one key (``TRIAGE_GUESS_FLOOR``); a weaker guess is shown but never the default."""
+
+    theme: Theme
+    confidence: float
+    offered: bool
+
+
+TRIAGE_GUESSES = 3
+
+
+def triage_guesses(items: Sequence[TicketAnalysis]) -> dict[int, list[Guess]]:
+    """The active model's top candidate active themes per ticket, with calibrated confidence,
+    computed for the rows shown (a page, never the queue), best first. A ticket the model cannot
+    score now (no active model, no vector) shows the best guess stored when it was assigned."""
+    floor = float(getattr(settings, "THREADLINE_TRIAGE_GUESS_FLOOR", 0.3))
+    guesses = {
+        item.ticket_id: [Guess(theme=item.best_theme, confidence=item.best_confidence,
+                               offered=item.best_confidence >= floor)]
+        for item in items
+        if item.best_theme is not None and item.best_theme.status == ThemeStatus.ACTIVE
+        and item.best_confidence is not None
+    }
+    version = ModelVersion.objects.filter(kind=ModelKind.CLASSIFIER, is_active=True).first()
+    analyses = list(TicketAnalysis.objects.filter(
+        ticket_id__in=[item.ticket_id for item in items], vector__isnull=False,
+    ).only("ticket_id", "text", "vector")) if version is not None and items else []
+    if version is None or not analyses:
+        return guesses
+    model = model_version_load(version)
+    ranked = model.predict(vectors_of(analyses), [a.text for a in analyses], top=TRIAGE_GUESSES + 1)
+    themes = Theme.objects.filter(status=ThemeStatus.ACTIVE).in_bulk(
+        {int(key) for row in ranked for key, _ in row if key.isdigit()}
+    )
+    for analysis, row in zip(analyses, ranked, strict=True):
+        scored = [Guess(theme=themes[int(key)], confidence=confidence, offered=confidence >= floor)
+                  for key, confidence in row if key.isdigit() and int(key) in themes][:TRIAGE_GUESSES]
+        if scored:
+            guesses[analysis.ticket_id] = scored
+    return guesses
 
 
 def triage_item(*, ticket_id: int) -> TicketAnalysis:

@@ -578,13 +578,15 @@ def _with_areas(
     Ward always places every theme somewhere, and with sparse representations the themes that
     resemble nothing end up in one loose catch-all. An area whose themes are less than half as
     similar to each other as in the median area (mean pairwise centroid cosine) is therefore
-    dissolved: its themes stay without an area rather than under a misleading one. Areas are named
-    by their two most specific keywords ("password & login"), broader than any theme name.
+    dissolved: its themes stay without an area rather than under a misleading one. No area holds
+    more than a quarter of the themes (``_capped``). Areas are named by their two most specific
+    keywords ("Password & login"), broader than any theme name.
     """
     if len(themes) < 4:
         return themes, []
     centroids = np.vstack([t.centroid for t in themes])
-    parent = AgglomerativeClustering(n_clusters=round(np.sqrt(len(themes))), linkage="ward").fit_predict(centroids)
+    parent = _capped(centroids, AgglomerativeClustering(n_clusters=round(np.sqrt(len(themes))),
+                                                        linkage="ward").fit_predict(centroids))
     cohesion = np.array([_cohesion(centroids[parent == a]) for a in range(parent.max() + 1)])
     kept = np.flatnonzero(cohesion >= 0.5 * np.median(cohesion))
     renumber = np.full(len(cohesion), -1)
@@ -607,6 +609,26 @@ def _with_areas(
         taken.add(name)
         named.append(DiscoveredTheme(**{**area.__dict__, "name": name, "description": ""}))
     return themes, named
+
+
+_MAX_AREA_SHARE = 0.25
+
+
+def _capped(centroids: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """``parent`` with every area of more than a quarter of the themes split in two (Ward on its
+    own themes), until none is: a catch-all area ("App & sign" over integrations, dark mode and
+    invitations) tells a PM nothing. On HWU64 and the demo with tfidf this lifted area NMI
+    0.42 → 0.48 and 0.43 → 0.61 and left MiniLM's unchanged (docs/quality.md)."""
+    parent = parent.copy()
+    cap = max(2, int(_MAX_AREA_SHARE * len(centroids)))
+    while True:
+        sizes = np.bincount(parent)
+        biggest = int(sizes.argmax())
+        if sizes[biggest] <= cap:
+            return parent
+        members = np.flatnonzero(parent == biggest)
+        halves = AgglomerativeClustering(n_clusters=2, linkage="ward").fit_predict(centroids[members])
+        parent[members[halves == 1]] = parent.max() + 1
 
 
 def _cohesion(centroids: np.ndarray) -> float:

@@ -114,7 +114,7 @@ def name_themes(
         name = (own[0] if own else max(free, key=lambda pair: pair[1])[0] if free else
                 _fallback_name(keywords[i], used))
         used.add(name.lower())
-        out[i] = ThemeWords(name=name, description=_description(groups[i]), keywords=keywords[i])
+        out[i] = ThemeWords(name=name, description=_description(groups[i], keywords[i], name), keywords=keywords[i])
     return [out[i] for i in range(len(groups))]
 
 
@@ -285,15 +285,17 @@ def _fallback_name(keywords: tuple[str, ...], used: set[str]) -> str:
     return numbered(base, used)
 
 
-def _description(texts: Sequence[str]) -> str:
-    """One sentence a customer of the theme wrote: the first request sentence of its most central
-    texts that has a few words and no placeholder."""
-    for text in texts[:10]:
+def _description(texts: Sequence[str], keywords: tuple[str, ...], name: str) -> str:
+    """One sentence a customer of the theme wrote: the first sentence of its most central texts
+    that holds one of its keywords, a few words, no placeholder, and says more than the name."""
+    for text in texts[:20]:
         for sentence in _SENTENCE.findall(text):
             words = _words(sentence)
-            if len(words) >= 4 and not _PLACEHOLDER.search(sentence) and any(topical(w) for w in words):
-                quote = " ".join(sentence.split())
-                if len(quote) > _MAX_QUOTE:
-                    quote = quote[: _MAX_QUOTE - 1].rsplit(" ", 1)[0] + "…"
-                return f"Typical request: “{quote}”"
+            if (len(words) < 4 or _PLACEHOLDER.search(sentence) or set(words).isdisjoint(keywords)
+                    or " ".join(words) == " ".join(_words(name))):
+                continue
+            quote = " ".join(sentence.split())
+            if len(quote) > _MAX_QUOTE:
+                quote = quote[: _MAX_QUOTE - 1].rsplit(" ", 1)[0] + "…"
+            return f"Typical request: “{quote}”"
     return ""

@@ -159,11 +159,19 @@ def _areas(found: Discovery, areas: list[str]) -> dict[str, Any]:
     parent = np.array([t.parent for t in found.themes] + [-1], dtype=np.int64)
     predicted = np.where(found.labels >= 0, parent[found.labels], -1)
     sizes = np.bincount(predicted[predicted >= 0], minlength=max(len(found.areas), 1))
+    themes_per_area = np.bincount(parent[parent >= 0], minlength=max(len(found.areas), 1))
+    true_k = len(set(areas))
+    anchor = None
+    if len(found.themes) >= true_k:  # the anchor: KMeans on the same theme centroids, told the true count
+        grouped = KMeans(n_clusters=true_k, n_init=10, random_state=0).fit_predict(found.centroids())
+        anchor = _round(evaluation.nmi(areas, np.where(found.labels >= 0, np.append(grouped, -1)[found.labels], -1)))
     return {
         "nmi": _round(evaluation.nmi(areas, predicted)),
+        "anchor_kmeans_true_k_nmi": anchor,
         "n_areas": len(found.areas),
-        "true_areas": len(set(areas)),
+        "true_areas": true_k,
         "largest_share": _round(sizes.max() / len(areas)) if len(areas) else 0.0,
+        "largest_theme_share": _round(themes_per_area.max() / len(found.themes)) if found.themes else 0.0,
         "without_area_share": _round(float(np.mean(predicted < 0))),
         "names": [a.name for a in found.areas],
     }

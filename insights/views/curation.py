@@ -47,6 +47,7 @@ from insights.selectors import (
     discovery_latest,
     suggested_themes_queryset,
     suggestions,
+    triage_guesses,
     triage_item,
     triage_queue,
 )
@@ -94,8 +95,10 @@ def triage(request: HttpRequest) -> HttpResponse:
     order = order if order in TRIAGE_ORDERS else "newest"
     page = Paginator(triage_queue(order=order), TRIAGE_PER_PAGE).get_page(request.GET.get("page"))
     corrections, model = corrections_since_training()
+    guesses = triage_guesses(list(page.object_list))
     return render(request, "insights/triage.html", {
-        "page": page, "order": order, "orders": TRIAGE_ORDERS, "query": f"order={order}",
+        "page": page, "rows": [(item, guesses.get(item.ticket_id, [])) for item in page.object_list],
+        "order": order, "orders": TRIAGE_ORDERS, "query": f"order={order}",
         "corrections": corrections, "model": model,
     })
 
@@ -157,7 +160,9 @@ def _row_after(
 
 
 def _row_context(ticket_pk: int, *, mode: str) -> dict[str, Any]:
-    context: dict[str, Any] = {"item": _item_or_404(ticket_pk), "mode": mode}
+    item = _item_or_404(ticket_pk)
+    guesses = triage_guesses([item]).get(ticket_pk, []) if mode == "view" else []
+    context: dict[str, Any] = {"item": item, "guesses": guesses, "mode": mode}
     if mode == "pick":
         context["themes"] = active_themes().only("pk", "name")
     return context

@@ -1,4 +1,4 @@
-/* Curation pages: filterable theme lists, and the triage queue's keyboard (j/k, Enter/1, t, n, x, u, Esc).
+/* Curation pages: filterable theme lists, and the triage queue's keyboard (j/k, Enter/1–3, t, n, x, u, Esc).
    No framework: htmx does the requests and swaps; this only moves focus and clicks buttons. */
 (function () {
   "use strict";
@@ -45,7 +45,11 @@
     if (!all.length) return;
     current = Math.max(0, Math.min(index, all.length - 1));
     all.forEach(function (row, i) { row.classList.toggle("is-current", i === current); });
-    if (scroll !== false) all[current].scrollIntoView({ block: "nearest" });
+    if (scroll !== false) {
+      // The keyboard focus moves with the highlight, so a screen reader reads the row.
+      all[current].focus({ preventScroll: true });
+      all[current].scrollIntoView({ block: "nearest" });
+    }
   }
 
   function nextPending(from) {
@@ -75,6 +79,7 @@
       case "j": select(current + 1); break;
       case "k": select(current - 1); break;
       case "Enter": case "1": press("confirm"); break;
+      case "2": case "3": press("guess-" + event.key); break;
       case "t": press("pick"); break;
       case "n": press("new"); break;
       case "x": press("no-request"); break;

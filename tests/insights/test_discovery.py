@@ -42,7 +42,7 @@ def test_it_finds_obvious_clusters_and_chooses_their_number() -> None:
 
 
 def test_names_are_three_to_seven_words_a_customer_of_the_theme_wrote() -> None:
-    vectors, texts, truth = _toy()
+    vectors, texts, _ = _toy()
     found = discover(vectors, texts, min_theme_size=3, merge_duplicates=True)
     for theme in found.themes:
         words = theme.name.lower().split()
@@ -189,3 +189,21 @@ def test_the_number_of_themes_follows_the_number_of_distinct_problems(n_blobs: i
     assert found.n_themes == n_blobs
     themed = found.labels >= 0
     assert _same_partition(found.labels[themed], labels[themed])
+
+
+def test_no_area_holds_more_than_a_quarter_of_the_themes() -> None:
+    """Twelve themes in one tight family and four loners: Ward's four areas would put the family
+    in one catch-all; it is split until no area has more than four of the sixteen themes."""
+    from insights.analysis.discovery import _capped
+
+    rng = np.random.default_rng(0)
+    family = np.eye(8)[0] + rng.normal(0, 0.05, (12, 8))
+    loners = np.eye(8)[4:8]
+    centroids = np.vstack([family, loners])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    parent = np.array([0] * 12 + [1, 2, 3, 3])
+
+    capped = _capped(centroids, parent)
+
+    assert np.bincount(capped).max() <= 4
+    assert len(set(capped[:12].tolist()) & set(capped[12:].tolist())) == 0  # the family is split, not mixed in

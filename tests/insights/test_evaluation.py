@@ -126,6 +126,8 @@ def test_abstention_two_problems_and_areas_are_reported_when_asked(full_report) 
     assert 0.0 <= full_report["two_problems"]["second_above_threshold"] <= 1.0
     assert full_report["areas"]["true_areas"] == 2
     assert 0.0 < full_report["areas"]["largest_share"] <= 1.0
+    assert 0.0 < full_report["areas"]["largest_theme_share"] <= 1.0
+    assert "anchor_kmeans_true_k_nmi" in full_report["areas"]
 
 
 def test_noise_then_preparation_gives_back_texts_close_to_the_clean_ones(tmp_path) -> None:

@@ -77,8 +77,49 @@ def test_it_lists_the_pool_newest_first_with_the_models_guess(client_for, suppor
     subjects = [t.subject for t in sorted(queue["tickets"], key=lambda t: (t.created_at, t.pk), reverse=True)]
     positions = [page.index(f">{subject}</a>") for subject in subjects]
     assert positions == sorted(positions)
-    assert "Card declined</b>" in page and "31%" in page
+    assert "Card declined" in page and "31%" in page
+    assert page.count('data-action="confirm"') == 2  # 31% is above the floor: one key files it
     assert "6 tickets the model could not theme" in page
+
+
+def test_a_guess_below_the_floor_is_shown_but_never_the_one_key_default(client_for, support_lead, queue) -> None:
+    TicketAnalysis.objects.filter(ticket=queue["tickets"][0]).update(best_confidence=0.05)
+
+    row = client_for(support_lead).get(_row(queue["tickets"][0].pk), **HTMX).content.decode()
+
+    assert "Card declined" in row and "5%" in row
+    assert 'data-action="confirm"' not in row and "<kbd>1</kbd>" not in row
+    assert "Every guess is weak" in row
+
+
+def test_the_models_live_guesses_list_its_top_three_active_themes(client_for, support_lead, queue) -> None:
+    """With an active model, a row shows its top candidates among active themes, best first."""
+    import numpy as np
+
+    from insights.analysis.classification import classifier_train
+    from insights.analysis.representation import representation_create
+    from insights.services.versions import model_version_save
+
+    themes = {"Card declined": queue["cards"], "CSV export limit": queue["export"]}
+    texts = {"Card declined": ["my card was declined at the shop", "card payment declined abroad",
+                               "the card is refused when I pay", "declined card again at checkout"],
+             "CSV export limit": ["csv export stops at ten thousand rows", "the export file is cut short",
+                                  "csv download misses rows", "exported csv has only part of the data"]}
+    train = [t for name in texts for t in texts[name]]
+    representation = representation_create("tfidf").fit([*train, "my card is declined when paying"])
+    model = classifier_train(representation.transform(train), train,
+                             [str(themes[name].pk) for name in texts for _ in texts[name]], seed=0)
+    model_version_save(kind="classifier", backend="tfidf", artifact=model, metrics={}, activate=True)
+    ticket = queue["tickets"][0]
+    TicketAnalysis.objects.filter(ticket=ticket).update(
+        text="my card is declined when paying",
+        vector=representation.transform(["my card is declined when paying"])[0].astype(np.float32).tobytes())
+
+    row = client_for(support_lead).get(_row(ticket.pk), **HTMX).content.decode()
+
+    guesses = row[row.index("Model's guesses"):row.index('data-action="pick"')]
+    assert "Card declined" in guesses and "31%" not in guesses  # scored now, not the stored 31%
+    assert guesses.count('name="theme"') <= 3
 
 
 def test_most_affected_puts_the_biggest_customers_first(client_for, support_lead, queue) -> None:
