@@ -287,6 +287,25 @@ class ThemeStat(models.Model):
         return f"{self.theme_id} on {self.day}: {self.tickets}"
 
 
+class UnthemedStat(models.Model):
+    """Tickets in no theme (and not "no request") per day per segment, rebuilt with ``ThemeStat``:
+    the dashboard's Unthemed figure, without probing every ticket's assignments per view."""
+
+    day = models.DateField()
+    source = models.ForeignKey("tickets.Source", on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=20)
+    plan = models.CharField(max_length=100, blank=True, default="")
+    tickets = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "source", "channel", "plan"], name="unthemed_stat_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"unthemed on {self.day}: {self.tickets}"
+
+
 class ThemeStatDirtyDay(models.Model):
     """A day whose ``ThemeStat`` rows must be rebuilt because tickets of that day changed themes.
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, DecimalField, F, OuterRef, Q, Subquery, Value
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from insights.models import ThemeStat, ThemeStatDirtyDay, TicketAnalysis, TicketTheme
+from insights.models import ThemeStat, ThemeStatDirtyDay, TicketAnalysis, TicketTheme, UnthemedStat
 from tickets.models import Ticket
 
 # Comparing every queued ticket's ARR with its organization's takes about a second at a million
@@ -83,6 +83,8 @@ def _days_rebuild(days: list[date]) -> None:
     """In the caller's transaction, which holds the days' dirty rows."""
     ThemeStat.objects.filter(day__in=days).delete()
     ThemeStat.objects.bulk_create(_stats_of_days(days))
+    UnthemedStat.objects.filter(day__in=days).delete()
+    UnthemedStat.objects.bulk_create(_unthemed_of_days(days))
     # The roadmap board's demand rollup follows the same days (roadmap imports insights, so here).
     from roadmap.services import backlog_demand_refresh_days
 
@@ -110,6 +112,25 @@ def triage_order_refresh(*, days: Sequence[date] | None = None) -> int:
     else:
         queued = queued.annotate(arr_now=arr).filter(Q(triage_created_at__isnull=True) | ~Q(triage_arr=F("arr_now")))
     return queued.update(triage_arr=arr, triage_created_at=Subquery(ticket.values("created_at")[:1]))
+
+
+def _unthemed_of_days(days: list[date]) -> list[UnthemedStat]:
+    """Per day and segment, the tickets in no theme that ask something: the tickets list's
+    "In no theme" filter (``tickets.filters``), counted once per rebuilt day."""
+    themed = Exists(TicketTheme.objects.filter(ticket_id=OuterRef("pk")))
+    asks_nothing = Exists(TicketAnalysis.objects.filter(ticket_id=OuterRef("pk"), no_request=True))
+    rows = (
+        Ticket.objects.annotate(day=TruncDate("created_at"))
+        .filter(day__in=days).filter(~themed & ~asks_nothing)
+        .values("day", "source_id", "channel", "organization__plan")
+        .annotate(tickets=Count("id"))
+        .order_by()
+    )
+    return [
+        UnthemedStat(day=row["day"], source_id=row["source_id"], channel=row["channel"],
+                     plan=row["organization__plan"] or "", tickets=row["tickets"])
+        for row in rows
+    ]
 
 
 def _stats_of_days(days: list[date]) -> list[ThemeStat]:

@@ -192,8 +192,11 @@ def test_every_number_links_to_the_tickets_behind_it(client_for, product_manager
 
 def test_the_unthemed_number_links_to_unthemed_tickets(client_for, product_manager, world) -> None:
     client = client_for(product_manager)
-    totals = client.get(reverse("dashboard")).context["overview"].totals
+    page = client.get(reverse("dashboard"))
+    totals = page.context["overview"].totals
 
+    assert totals.unthemed == 2  # from the daily statistics, the same count as the list it links to
+    assert "unthemed: tickets in no theme" in page.content.decode()
     assert client.get(totals.unthemed_link).context["page"].paginator.count == 2
     assert client.get(totals.link).context["page"].paginator.count == 33
 
@@ -226,6 +229,8 @@ def test_the_organization_filter_reads_the_tickets_of_that_organization(client_f
 
     assert {row.theme.name: row.count for row in response.context["overview"].rows} == {"SSO login loop": 3}
     assert f"organization={globex.pk}" in response.context["overview"].rows[0].link
+    totals = response.context["overview"].totals
+    assert totals.unthemed == client_for(product_manager).get(totals.unthemed_link).context["page"].paginator.count
 
 
 def test_a_filtered_dashboard_keeps_its_filters_in_links(client_for, product_manager, world) -> None:
