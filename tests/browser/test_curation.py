@@ -118,6 +118,7 @@ def test_a_support_lead_triages_reviews_and_escalates_and_a_pm_links_it(
     # j skips "Dark mode request" (Acme); t opens the theme picker on Globex's ticket, typing filters
     # the themes and Enter files it.
     page.keyboard.press("j")
+    page.locator("[data-triage-row].is-current:focus").wait_for()  # the keyboard focus moves with the highlight
     page.keyboard.press("t")
     # The picker is focused once htmx has swapped it in and bound its form (htmx:load): typing
     # before that would race the binding and Enter would post the form without htmx.
