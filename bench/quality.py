@@ -121,6 +121,20 @@ def _markdown(out: Path) -> str:
             f"{line['anchor_kmeans'][0]} / {line['anchor_kmeans'][1]} | {line['few_shot']} | {line['anchor_logistic']} "
             f"| {line['ece']} | {pairs[0]} / {pairs[1]} | {areas[0]} / {areas[1]} / {areas[2]} | {line['changed']} |"
         )
+    lines += ["", "| set | backend | names nearer their own theme: product's representation / MiniLM anchor "
+              "| distinct | median words | keyword names | areas: NMI / anchor KMeans at the true count "
+              "| areas (true) | largest area's share of themes |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for stem, report in reports.items():
+        name, backend, variant = stem.split("-")
+        if variant != "clean" or "names" not in report:
+            continue
+        names, areas = report["names"], report.get("areas")
+        anchor = report.get("anchors", {}).get("names_nearest_own_share", "—")
+        area_cells = (f"{areas['nmi']} / {areas.get('anchor_kmeans_true_k_nmi', '—')} | {areas['n_areas']} "
+                      f"({areas['true_areas']}) | {areas.get('largest_theme_share', '—')}") if areas else "— | — | —"
+        lines.append(f"| {name} | {backend} | {names['nearest_own_share']} / {anchor} | {names['distinct_share']} | "
+                     f"{names['median_words']} | {names['keyword_names_share']} | {area_cells} |")
     lines += ["", "| set | backend | clean NMI / few-shot | noisy, prepared NMI / few-shot | drop |",
               "| --- | --- | --- | --- | --- |"]
     for stem, report in reports.items():

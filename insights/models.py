@@ -267,15 +267,23 @@ class DiscoveryRun(models.Model):
         return min(100, int(start + span * min(1.0, within)))
 
 
-class ThemeStat(models.Model):
-    """Tickets per theme per day per segment: what dashboards read instead of scanning tickets."""
+class DaySegmentCount(models.Model):
+    """Tickets of one day in one segment (source × channel × plan): the shape of the daily statistics."""
 
-    theme = models.ForeignKey(Theme, on_delete=models.CASCADE, related_name="stats")
     day = models.DateField()
     source = models.ForeignKey("tickets.Source", on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(max_length=20)
     plan = models.CharField(max_length=100, blank=True, default="")
     tickets = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class ThemeStat(DaySegmentCount):
+    """Tickets per theme per day per segment: what dashboards read instead of scanning tickets."""
+
+    theme = models.ForeignKey(Theme, on_delete=models.CASCADE, related_name="stats")
 
     class Meta:
         constraints = [
@@ -287,15 +295,9 @@ class ThemeStat(models.Model):
         return f"{self.theme_id} on {self.day}: {self.tickets}"
 
 
-class UnthemedStat(models.Model):
+class UnthemedStat(DaySegmentCount):
     """Tickets in no theme (and not "no request") per day per segment, rebuilt with ``ThemeStat``:
     the dashboard's Unthemed figure, without probing every ticket's assignments per view."""
-
-    day = models.DateField()
-    source = models.ForeignKey("tickets.Source", on_delete=models.CASCADE, related_name="+")
-    channel = models.CharField(max_length=20)
-    plan = models.CharField(max_length=100, blank=True, default="")
-    tickets = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
