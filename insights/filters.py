@@ -112,7 +112,8 @@ class ThemeListForm(PeriodForm):
     q = forms.CharField(required=False, label="Search", max_length=120)
     sort = forms.ChoiceField(
         required=False,
-        choices=[("area", "Area"), ("name", "Name"), ("-volume", "Most tickets"), ("-change", "Biggest rise")],
+        choices=[("area", "Area"), ("name", "Name"), ("-volume", "Most tickets"), ("-change", "Biggest rise"),
+                 ("-customers", "Most customers"), ("-arr", "Most ARR affected")],
     )
 
 

@@ -249,6 +249,7 @@ class ThemeRow:
     count: int
     previous: int
     customers: int | None = None
+    arr: Decimal | None = None  # the summed ARR of the distinct organizations it touches
     expected: float = 0.0
     p_value: float = 1.0
     link: str = ""
@@ -736,11 +737,14 @@ THEME_LIST_SORTS = {
     "name": lambda row: (row.theme.name.lower(),),
     "-volume": lambda row: (-row.count, row.theme.name.lower()),
     "-change": lambda row: (-row.delta, -row.count, row.theme.name.lower()),
+    "-customers": lambda row: (-(row.customers or 0), -row.count, row.theme.name.lower()),
+    "-arr": lambda row: (-(row.arr or 0), -row.count, row.theme.name.lower()),
 }
 
 
 def theme_list_rows(*, period: Period, segment: Segment, q: str = "", sort: str = "area") -> list[ThemeRow]:
-    """Active granular themes (those without active sub-themes) matching ``q``, with their volume."""
+    """Active granular themes (those without active sub-themes) matching ``q``, with their volume,
+    distinct customers and ARR affected (one grouped query each, over the period's assignments)."""
     has_children = Exists(Theme.objects.filter(parent_id=OuterRef("pk"), status=ThemeStatus.ACTIVE))
     themes = Theme.objects.filter(status=ThemeStatus.ACTIVE).exclude(has_children).select_related("parent")
     if q:
@@ -748,12 +752,37 @@ def theme_list_rows(*, period: Period, segment: Segment, q: str = "", sort: str 
     now = _per_theme(theme_ticket_counts(period=period, segment=segment))
     before = _per_theme(theme_ticket_counts(period=period.previous(), segment=segment))
     link = theme_tickets_links(period=period, segment=segment)
+    listed = list(themes)
+    busy = [theme.pk for theme in listed if now.get(theme.pk)]
+    customers = theme_customers(period=period, segment=segment, theme_ids=busy)
+    arr = theme_arr(period=period, segment=segment, theme_ids=busy)
     rows = [
-        ThemeRow(theme=theme, count=now.get(theme.pk, 0), previous=before.get(theme.pk, 0), link=link(theme.pk))
-        for theme in themes
+        ThemeRow(theme=theme, count=now.get(theme.pk, 0), previous=before.get(theme.pk, 0), link=link(theme.pk),
+                 customers=customers.get(theme.pk, 0), arr=arr.get(theme.pk))
+        for theme in listed
     ]
     rows.sort(key=THEME_LIST_SORTS.get(sort, THEME_LIST_SORTS["area"]))  # type: ignore[arg-type]
     return rows
+
+
+def theme_arr(*, period: Period, segment: Segment, theme_ids: Sequence[int]) -> dict[int, Decimal]:
+    """Per theme, the ARR of the distinct organizations whose tickets it holds in the period
+    (each organization counted once per theme; organizations without a known ARR add nothing)."""
+    if not theme_ids:
+        return {}
+    first, last = period.bounds()
+    pairs = (
+        TicketTheme.objects.filter(segment.ticket_q("ticket__"), theme_id__in=list(theme_ids),
+                                   ticket__created_at__gte=first, ticket__created_at__lt=last,
+                                   ticket__organization__arr__isnull=False)
+        .values_list("theme_id", "ticket__organization_id", "ticket__organization__arr")
+        .distinct()
+        .order_by()
+    )
+    total: dict[int, Decimal] = defaultdict(Decimal)
+    for theme_id, _organization, value in pairs:
+        total[theme_id] += value or Decimal(0)
+    return dict(total)
 
 
 @dataclass

@@ -27,6 +27,7 @@ urlpatterns = [
     path("themes/suggested/<int:pk>/split/", curation.suggested_split, name="suggested_split"),
     path("themes/suggested/<int:pk>/dismiss/", curation.suggested_dismiss, name="suggested_dismiss"),
     path("themes/merge/", curation.themes_merge_group, name="themes_merge_group"),
+    path("themes/<int:pk>/name/", curation.theme_name, name="theme_name"),
     path("discovery/start/", curation.discovery_start, name="discovery_start"),
     path("discovery/status/", curation.discovery_status, name="discovery_status"),
 ]

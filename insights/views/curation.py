@@ -476,3 +476,40 @@ def _discovery_status(request: HttpRequest, *, watching: bool) -> HttpResponse:
     if finished_now:
         response["HX-Trigger"] = "discovery-finished"
     return response
+
+
+# --- the themes list: rename in place -----------------------------------------------------------------
+
+
+@page_access(access_themes_curate)
+def theme_name(request: HttpRequest, pk: int) -> HttpResponse:
+    """An active theme's name cell on the themes list: GET ``?mode=edit`` opens the form in place,
+    GET shows the cell, POST renames it (``theme_rename``, audited) and shows the renamed cell; a
+    plain form post goes back to the list."""
+    theme = Theme.objects.filter(pk=pk, status=ThemeStatus.ACTIVE).first()
+    if theme is None:
+        raise Http404
+    context: dict[str, Any] = {"theme": theme, "mode": "edit" if request.GET.get("mode") == "edit" else "view",
+                               "can_curate": True}
+    if request.method == "POST":
+        form = ThemeRenameForm(request.POST)
+        error = _first_error(form)
+        before = theme.name
+        if not error:
+            try:
+                theme_rename(theme=theme, name=form.cleaned_data["name"], user=request.user)
+            except ThemeActionError as exc:
+                error = str(exc)
+        if not _is_htmx(request):
+            if error:
+                messages.error(request, error)
+            else:
+                messages.success(request, f"Renamed “{before}” to “{theme.name}”.")
+            target = request.POST.get("next", "")
+            safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+            return redirect(target if safe and target else reverse("theme_list"))
+        context.update(mode="edit" if error else "view", error=error, value=request.POST.get("name", ""),
+                       renamed_from="" if error else before)
+    elif request.method != "GET":
+        return HttpResponse(status=405)
+    return _render(request, "insights/_theme_name_cell.html", context)

@@ -18,7 +18,7 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from insights.access import access_themes_read
+from insights.access import access_themes_curate, access_themes_read
 from insights.charts import chart_html
 from insights.filters import CompareForm, PeriodForm, SegmentForm, ThemeListForm
 from insights.models import Theme
@@ -39,7 +39,7 @@ from insights.selectors import (
     themes_compare,
     tickets_link,
 )
-from tickets.access import page_access
+from tickets.access import can, page_access
 from tickets.exports import csv_response
 
 THEMES_PER_PAGE = 50
@@ -113,16 +113,18 @@ def _customers_part(request: HttpRequest, period: Period, segment: Segment) -> H
     return render(request, "insights/_customers.html", {"cells": cells})
 
 
-def _theme_rows_csv(rows: list[ThemeRow], filename: str, *, with_customers: bool = False) -> HttpResponse:
+def _theme_rows_csv(rows: list[ThemeRow], filename: str, *, with_customers: bool = False,
+                    with_arr: bool = False) -> HttpResponse:
     header = ["theme_id", "theme", "area", "tickets", "previous_period", "change", "change_percent"]
-    if with_customers:
-        header.append("customers")
+    header += ["customers"] if with_customers else []
+    header += ["arr_affected"] if with_arr else []
 
     def line(row: ThemeRow) -> list[object]:
         change = round(100 * row.change, 1) if row.change is not None else None
         cells: list[object] = [row.theme.pk, row.theme.name, row.theme.parent.name if row.theme.parent else "",
                                row.count, row.previous, row.delta, change]
-        return [*cells, row.customers] if with_customers else cells
+        cells += [row.customers] if with_customers else []
+        return [*cells, row.arr if row.arr is not None else ""] if with_arr else cells
 
     return csv_response(filename=filename, header=header, rows=(line(row) for row in rows))
 
@@ -188,7 +190,7 @@ def themes(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data if form.is_valid() else {}
     rows = theme_list_rows(period=period, segment=segment, q=data.get("q", ""), sort=data.get("sort") or "area")
     if _wants_csv(request):
-        return _theme_rows_csv(rows, _filename("theme-list", period))
+        return _theme_rows_csv(rows, _filename("theme-list", period), with_customers=True, with_arr=True)
     page = Paginator(rows, THEMES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -199,6 +201,7 @@ def themes(request: HttpRequest) -> HttpResponse:
         "form": form, "page": page, "period": period, "period_label": _period_label(period),
         "state": store_state(), "query": query.urlencode(), "sort_query": sort_query.urlencode(),
         "sort": data.get("sort") or "area", "searched": bool(data.get("q")), "carried": _carried(request),
+        "can_curate": can(request.user, access_themes_curate),
     }
     return render(request, "insights/theme_list.html", context)
 

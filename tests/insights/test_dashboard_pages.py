@@ -341,7 +341,7 @@ def test_the_theme_list_paginates_with_its_filters(client_for, viewer, world, dj
     Theme.objects.bulk_create(Theme(name=f"Theme {i:03}", status=ThemeStatus.ACTIVE) for i in range(60))
     client = client_for(viewer)
 
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(18):  # constant: customers, ARR and backlog are one query each for all rows
         first = client.get(reverse("theme_list"), {"sort": "name", "period": "7"})
     second = client.get(reverse("theme_list"), {"sort": "name", "period": "7", "page": 2})
 
@@ -356,6 +356,64 @@ def test_the_theme_list_exports_csv(client_for, viewer, world) -> None:
     rows = rows_of(response)
     assert [row[1] for row in rows[1:]] == ["CSV export cut off", "Card declined abroad", "SSO login loop",
                                             "Old invoice layout"]
+
+
+def test_the_theme_list_shows_customers_arr_trend_and_the_linked_backlog_item(client_for, product_manager,
+                                                                                world) -> None:
+    from roadmap.models import BacklogItem, ThemeLink
+
+    item = BacklogItem.objects.create(title="Fix the SSO redirect", status="planned")
+    ThemeLink.objects.create(theme=world.sso, item=item)
+    client = client_for(product_manager)
+
+    response = client.get(reverse("theme_list"), {"sort": "-arr"})
+
+    rows = response.context["page"].object_list
+    assert [row.theme.name for row in rows[:2]] == ["SSO login loop", "CSV export cut off"]  # Globex's $90k first
+    sso = rows[0]
+    assert (sso.count, sso.customers, sso.arr) == (3, 3, 90000)  # one organization counted once
+    assert rows[1].arr == 12000
+    page = response.content.decode()
+    assert "Fix the SSO redirect" in page and "$90,000" in page
+    assert 'aria-sort="descending">ARR affected ↓' in page
+    by_customers = client.get(reverse("theme_list"), {"sort": "-customers"}).context["page"].object_list
+    assert by_customers[0].theme.name == "CSV export cut off"
+    csv_rows = rows_of(client.get(reverse("theme_list"), {"format": "csv", "sort": "-arr"}))
+    assert csv_rows[0][-2:] == ["customers", "arr_affected"] and csv_rows[1][-2:] == ["3", "90000.00"]
+
+
+@pytest.mark.parametrize("persona", ["admin_user", "support_lead", "product_manager", "viewer"])
+def test_curators_rename_a_theme_in_place_and_it_is_audited(request, client_for, world, persona) -> None:
+    from insights.models import ThemeChange
+
+    client = client_for(request.getfixturevalue(persona))
+    url = reverse("theme_name", args=[world.sso.pk])
+    listed = client.get(reverse("theme_list")).content.decode()
+    curator = persona in {"admin_user", "support_lead"}
+
+    assert (f'hx-get="{url}?mode=edit"' in listed) == curator
+    form = client.get(url, {"mode": "edit"}, HTTP_HX_REQUEST="true")
+    renamed = client.post(url, {"name": "Okta sign-in loops back to the login page"}, HTTP_HX_REQUEST="true")
+
+    assert (form.status_code, renamed.status_code) == ((200, 200) if curator else (403, 403))
+    world.sso.refresh_from_db()
+    if curator:
+        assert 'name="name"' in form.content.decode()
+        assert "renamed from “SSO login loop”" in renamed.content.decode()
+        assert world.sso.name == "Okta sign-in loops back to the login page"
+        change = ThemeChange.objects.get(action="rename", theme=world.sso)
+        assert change.before == {"name": "SSO login loop"}
+        assert client.post(url, {"name": ""}, HTTP_HX_REQUEST="true").content.decode().count('role="alert"') == 1
+    else:
+        assert world.sso.name == "SSO login loop"
+
+
+def test_a_plain_rename_post_goes_back_to_the_list_and_never_off_site(client_for, support_lead, world) -> None:
+    url = reverse("theme_name", args=[world.sso.pk])
+
+    response = client_for(support_lead).post(url, {"name": "SSO loop", "next": "https://evil.example/"})
+
+    assert response.status_code == 302 and response["Location"] == reverse("theme_list")
 
 
 def test_the_theme_list_without_themes_says_what_to_do(client_for, viewer, source) -> None:
