@@ -32,9 +32,9 @@ test: $(INSTALLED)
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
-## make screenshots: refresh the pictures of the main pages in docs/screenshots/ (needs chromium)
+## make screenshots: the pictures in docs/screenshots/, from a real first start (a fresh demo, each role; needs chromium)
 screenshots: $(INSTALLED)
-	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -m browser
+	$(PY) docs/first_start_screenshots.py --out docs/screenshots
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,9 @@
 """Theme names, descriptions and keywords, in the customers' own words.
 
 A theme's name is a phrase its customers wrote: a clause of 3–7 words taken from the theme's most
-central tickets, chosen by how central and how distinctive it is for the theme. No model writes it
+central tickets (or the opening of a longer clause, cut where a phrase of its own begins: "My card
+payment was declined abroad | in Spain"), chosen by how central and how distinctive it is for the
+theme. No model writes it
 and nothing leaves the machine; the words are the tickets' own (already redacted by text
 preparation), so a product manager reads "My card was declined abroad", not "card declined".
 
@@ -11,8 +13,11 @@ preparation), so a product manager reads "My card was declined abroad", not "car
   key words wins over a long one that holds them too.
 - **Central**: a clause from a text near the theme's centroid counts for more than one from its
   edge (the text's rank among the theme's naming texts, which come most central first).
-- **Supported**: every topical word of a name occurs in at least two of the theme's texts, so a
-  name never carries one customer's order number, product code or person.
+- **Supported**: every topical word of a name, and every token with a digit, occurs in at least
+  two of the theme's texts, so a name never carries one customer's order number, product code or
+  person; a name holds one of the theme's keywords and scores at least half its best clause.
+- **Meant**: with the representation's encoder, a name must be nearer its own theme's centroid
+  than any other theme's; of the best clauses, the best that is wins.
 
 Keywords are 3–5 single topical words ranked the same way (no two-letter fragments, no plural of
 a word already listed). The description quotes the theme's most central request sentence.
@@ -108,8 +113,8 @@ def name_themes(
         free = [(name, margin) for name, margin in zip(candidates[i], margins[i], strict=True)
                 if name.lower() not in used]
         own = [name for name, margin in free if margin > 0]
-        if not free:  # its best clauses name bigger themes: a longer clause of its own, else keywords
-            free = [(name, 0.0) for name in _candidates(groups[i], weights[i], vocabulary, keywords[i], longest=10)
+        if not free:  # its best clauses name bigger themes: a weaker clause of its own, else keywords
+            free = [(name, 0.0) for name in _candidates(groups[i], weights[i], vocabulary, keywords[i], every=True)
                     if name.lower() not in used]
         name = (own[0] if own else max(free, key=lambda pair: pair[1])[0] if free else
                 _fallback_name(keywords[i], used))
@@ -199,7 +204,7 @@ def _stem(word: str) -> str:
 
 def _candidates(
     texts: Sequence[str], row: np.ndarray, vocabulary: dict[str, int], keywords: tuple[str, ...], *,
-    longest: int = MAX_NAME_WORDS,
+    every: bool = False,
 ) -> list[str]:
     """The theme's best name clauses (module docstring), best first; [] when none qualifies.
 
@@ -214,7 +219,7 @@ def _candidates(
     for rank, text in enumerate(texts[:_CANDIDATE_TEXTS]):
         centrality = 1.0 / (1.0 + rank / _CENTRAL_RANK)
         for clause in _CLAUSE.findall(text):
-            for tokens in _spans(_trimmed(_TOKEN.findall(clause.strip())), longest):
+            for tokens in _spans(_trimmed(_TOKEN.findall(clause.strip())), MAX_NAME_WORDS):
                 words = _words(" ".join(tokens))
                 content = {w for w in words if topical(w)}
                 unsupported = any(support.get(t.lower(), 0) < 2 for t in tokens if any(ch.isdigit() for ch in t))
@@ -230,23 +235,45 @@ def _candidates(
     # A clause many customers wrote word for word is a little more the theme's own.
     score = {key: best[key] * (1.0 + 0.1 * math.log(times[key])) for key in best}
     ranked = sorted(score, key=lambda key: -score[key])
-    floor = 0.5 * score[ranked[0]] if longest == MAX_NAME_WORDS and ranked else 0.0
+    if every:  # all of them, however weak
+        return [written[key] for key in ranked]
+    floor = 0.5 * score[ranked[0]] if ranked else 0.0
     return [written[key] for key in ranked[:_CANDIDATES] if score[key] >= floor]
+
+
+# Words after which the rest of a clause is a phrase of its own: a name may end before them.
+_PHRASE_STARTS = frozenset({
+    "in", "on", "at", "for", "with", "from", "since", "after", "before", "when", "because", "but", "and", "or",
+    "while", "so", "as", "via", "during", "until", "every", "each", "by", "without", "despite", "although",
+})
 
 
 def _spans(tokens: list[str], longest: int) -> list[list[str]]:
     """What a clause offers as a name, best first: the clause itself when it has 3 to ``longest``
-    words, then its openings that end on a topical word, longest first ("My card payment was
-    declined abroad" of "my card payment was declined abroad in Spain for the third time")."""
+    words, then its openings that end on a topical word just before a word that starts a phrase of
+    its own ("in", "after", "when"…), longest first: "My card payment was declined abroad" of "my
+    card payment was declined abroad in Spain for the third time", never "At what age can I open"
+    of "at what age can I open an account"."""
     whole = [tokens] if MIN_NAME_WORDS <= len(tokens) <= longest else []
     openings = [tokens[:n] for n in range(min(longest, len(tokens) - 1), MIN_NAME_WORDS - 1, -1)
-                if _ends_topical(tokens[n - 1])]
+                if _ends_complete(tokens[n - 1]) and tokens[n].lower() in _PHRASE_STARTS]
     return whole + openings
 
 
-def _ends_topical(token: str) -> bool:
+
+
+def _ends_complete(token: str) -> bool:
+    """Whether a phrase may end on ``token``: not on an article, pronoun, auxiliary or preposition."""
     words = _words(token)
-    return bool(words) and topical(words[-1])
+    return bool(words) and words[-1] not in _DANGLING
+
+
+_DANGLING = frozenset({
+    "a", "an", "the", "my", "your", "our", "their", "his", "her", "its", "to", "of", "is", "are", "was", "were",
+    "be", "been", "being", "do", "does", "did", "can", "could", "will", "would", "should", "shall", "may", "might",
+    "must", "have", "has", "had", "i", "we", "you", "they", "he", "she", "it", "that", "this", "these", "those",
+    "not", "no", "what", "which", "who", "how", "why", "where", "when", "there", "if", "than", "very", "too",
+} | _PHRASE_STARTS)
 
 
 def _text_support(texts: Sequence[str]) -> dict[str, int]:
