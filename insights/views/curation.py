@@ -251,6 +251,7 @@ def suggested_themes(request: HttpRequest) -> HttpResponse:
         "page": page, "cards": suggestions(themes=list(page.object_list)), "run": run, "duration": _duration(run),
         "running": discovery_is_running(run), "merge_groups": _report_merge_groups(run),
         "active_count": Theme.objects.filter(status=ThemeStatus.ACTIVE).count(),
+        "queue_now": triage_queue(order="newest").count(),
     })
 
 
@@ -471,7 +472,7 @@ def _discovery_status(request: HttpRequest, *, watching: bool) -> HttpResponse:
     finished_now = watching and not running
     response = _render(request, "insights/_suggested_discovery.html", {
         "run": run, "running": running, "queued": running and run is not None and run.phase == DiscoveryPhase.QUEUED,
-        "finished_now": finished_now, "duration": _duration(run),
+        "finished_now": finished_now, "duration": _duration(run), "queue_now": triage_queue(order="newest").count(),
     })
     if finished_now:
         response["HX-Trigger"] = "discovery-finished"

@@ -101,7 +101,19 @@ def test_it_shows_what_discovery_proposed(client_for, support_lead, suggestion, 
     assert "export stops rows" in page and "csv" in page and "<b>2</b> tickets" in page
     assert tickets[2].subject in page and tickets[3].subject in page  # examples
     assert "CSV exports" in page  # the close active theme, offered as a merge target
-    assert "Looked at 6 tickets" in page and "Run discovery now" in page
+    assert "Looked at the 6 tickets then in the triage pool" in page and "Run discovery now" in page
+
+
+def test_the_last_run_says_how_the_queue_has_changed_since(client_for, support_lead, suggestion) -> None:
+    from insights.models import DiscoveryRun, TicketAnalysis
+
+    DiscoveryRun.objects.update(pool_size=40)
+    queued = TicketAnalysis.objects.filter(needs_triage=True, no_request=False).count()
+
+    page = client_for(support_lead).get(reverse("suggested_themes")).content.decode()
+
+    assert "Looked at the 40 tickets then in the triage pool" in page
+    assert f"holds {queued} now" in page
 
 
 def test_accepting_makes_the_theme_active_and_is_audited(client_for, support_lead, suggestion) -> None:
@@ -233,7 +245,7 @@ def test_a_queued_run_waits_for_a_worker_then_tells_the_page_when_it_finished(cl
     done = client.get(reverse("discovery_status"), {"watching": "1"}, **HTMX)
 
     assert done["HX-Trigger"] == "discovery-finished" and "every 2s" not in done.content.decode()
-    assert "Looked at 3 tickets" in done.content.decode()
+    assert "Looked at the 3 tickets then in the triage pool" in done.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
