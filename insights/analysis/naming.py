@@ -73,8 +73,9 @@ _CENTRAL_RANK = 20.0  # a clause from the text ranked r weighs 1 / (1 + r / 20)
 _MAX_QUOTE = 160
 # A clause ends at sentence punctuation, a line, brackets or quotes, or a dash between spaces; a
 # comma too, so "Hi, my card was declined" offers "my card was declined".
-_CLAUSE = re.compile(r"[^\n.,;:!?()\[\]\"“”|]+")
-_SENTENCE = re.compile(r"[^\n.!?]+[.!?]?")
+# A dot, comma or colon inside a token ("4.2", "10,000", "12:30") ends nothing.
+_CLAUSE = re.compile(r"(?:[^\n.,;:!?()\[\]\"“”|]|[.,:](?=\S))+")
+_SENTENCE = re.compile(r"(?:[^\n.!?]|[.!?](?=\S))+[.!?]?")
 _TOKEN = re.compile(r"[^\s]+")
 _PLACEHOLDER = re.compile(r"\[[a-z]+\]")
 # Words that open a clause without belonging to the problem: greetings, fillers, politeness.

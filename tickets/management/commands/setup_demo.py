@@ -17,7 +17,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from insights.models import Theme, ThemeStatus, TicketTheme
-from insights.services import classifier_retrain, discovery_run, theme_accept
+from insights.services import classifier_retrain, discovery_run, theme_accept, theme_dismiss
 from roadmap.models import (
     BacklogItem,
     BacklogItemKind,
@@ -99,13 +99,15 @@ class Command(BaseCommand):
 
 
 def _demo_themes(reviewer: Any) -> None:
-    """Discover themes, accept all but the smallest few (left for the Suggested themes page) and
-    train the assignment model, as a support lead would on a first day."""
+    """Discover themes, dismiss those no word describes, accept all but the smallest few (left for
+    the Suggested themes page) and train the assignment model, as a support lead would on a first day."""
     run = discovery_run()
     suggestions = list(Theme.objects.filter(discovery_run=run).order_by("suggested_size"))
     left_for_review = {t.pk for t in [t for t in suggestions if t.parent_id is not None][:DEMO_SUGGESTIONS_LEFT]}
     for theme in suggestions:
-        if theme.pk not in left_for_review:
+        if not theme.keywords:  # no word describes it ("Other requests"): not a problem, as a lead would judge
+            theme_dismiss(theme=theme, user=reviewer)
+        elif theme.pk not in left_for_review:
             theme_accept(theme=theme, user=reviewer)
     with transaction.atomic():
         classifier_retrain()
