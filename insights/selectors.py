@@ -742,11 +742,17 @@ THEME_LIST_SORTS = {
 }
 
 
+def active_granular_themes() -> QuerySet[Theme]:
+    """What every page counts as an active theme: active and not the area of other active themes
+    (an area is a heading, counted apart)."""
+    has_children = Exists(Theme.objects.filter(parent_id=OuterRef("pk"), status=ThemeStatus.ACTIVE))
+    return Theme.objects.filter(status=ThemeStatus.ACTIVE).exclude(has_children)
+
+
 def theme_list_rows(*, period: Period, segment: Segment, q: str = "", sort: str = "area") -> list[ThemeRow]:
     """Active granular themes (those without active sub-themes) matching ``q``, with their volume,
     distinct customers and ARR affected (one grouped query each, over the period's assignments)."""
-    has_children = Exists(Theme.objects.filter(parent_id=OuterRef("pk"), status=ThemeStatus.ACTIVE))
-    themes = Theme.objects.filter(status=ThemeStatus.ACTIVE).exclude(has_children).select_related("parent")
+    themes = active_granular_themes().select_related("parent")
     if q:
         themes = themes.filter(Q(name__icontains=q) | Q(description__icontains=q) | Q(parent__name__icontains=q))
     now = _per_theme(theme_ticket_counts(period=period, segment=segment))

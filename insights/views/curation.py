@@ -42,6 +42,7 @@ from insights.models import (
     TicketTheme,
 )
 from insights.selectors import (
+    active_granular_themes,
     corrections_since_training,
     discovery_is_running,
     discovery_latest,
@@ -250,7 +251,7 @@ def suggested_themes(request: HttpRequest) -> HttpResponse:
     return render(request, "insights/suggested.html", {
         "page": page, "cards": suggestions(themes=list(page.object_list)), "run": run, "duration": _duration(run),
         "running": discovery_is_running(run), "merge_groups": _report_merge_groups(run),
-        "active_count": Theme.objects.filter(status=ThemeStatus.ACTIVE).count(),
+        "active_count": active_granular_themes().count(),
         "queue_now": triage_queue(order="newest").count(),
     })
 

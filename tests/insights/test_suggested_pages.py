@@ -281,3 +281,17 @@ def test_the_page_reads_its_cards_in_a_fixed_number_of_queries(
     with django_assert_max_num_queries(12):
         response = client.get(reverse("suggested_themes"))
     assert len(response.context["cards"]) == 12
+
+
+def test_active_themes_are_counted_alike_on_the_suggested_page_and_the_themes_list(client_for, support_lead,
+                                                                                   suggestion) -> None:
+    """An area is a heading over its themes, not one more active theme, on every page."""
+    area = Theme.objects.create(name="Billing", status=ThemeStatus.ACTIVE)
+    Theme.objects.create(name="Invoice VAT", status=ThemeStatus.ACTIVE, parent=area)
+    client = client_for(support_lead)
+
+    listed = client.get(reverse("theme_list")).context
+    suggested = client.get(reverse("suggested_themes")).context
+
+    assert suggested["active_count"] == Theme.objects.filter(status=ThemeStatus.ACTIVE).count() - 1
+    assert listed["page"].paginator.count == suggested["active_count"]
