@@ -214,3 +214,22 @@ def test_a_support_lead_marks_no_request_by_keyboard_and_from_the_ticket_page(
     page.get_by_role("button", name="It asks something: undo").click()
     page.get_by_role("button", name="Mark as no request").wait_for()
     assert not TicketAnalysis.objects.get(ticket=ticket).no_request
+
+
+def test_a_support_lead_renames_a_theme_in_place_on_the_themes_list(page, sign_in, support_lead, workspace) -> None:
+    themes = workspace["themes"]
+    theme = themes["Card declined abroad"]
+    sign_in(support_lead)
+    page.goto("/themes/")
+
+    cell = page.locator(f"#theme-name-{theme.pk}")
+    cell.get_by_role("button", name="Rename “Card declined abroad”").click()
+    field = page.locator(f"#rename-{theme.pk}:focus")  # swapped in by htmx and focused
+    field.wait_for()
+    field.fill("Card payments refused in other countries")
+    page.keyboard.press("Enter")
+    page.locator(f"#theme-name-{theme.pk}", has_text="renamed from “Card declined abroad”").wait_for()
+
+    theme.refresh_from_db()
+    assert theme.name == "Card payments refused in other countries"
+    assert page.locator(f"#theme-name-{theme.pk} a").inner_text() == "Card payments refused in other countries"
