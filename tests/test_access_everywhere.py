@@ -108,6 +108,7 @@ ACCESS: dict[str, Endpoint] = {
     "suggested_split": action(CURATORS, "suggestion"),
     "suggested_dismiss": action(CURATORS, "suggestion"),
     "themes_merge_group": action(CURATORS),
+    "theme_name": Endpoint("page", {"get": CURATORS, "post": CURATORS}, "theme", {"mode": "edit"}),
     "discovery_start": action(CURATORS),
     # roadmap
     "roadmap_board": page(READERS),
