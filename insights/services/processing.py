@@ -80,8 +80,8 @@ def tickets_analyse(*, ticket_ids: Sequence[int]) -> int:
         encoded = model_version_load(representation).transform([a.prepared.text for a in analyses])
         vectors = [np.asarray(vector, dtype=VECTOR_DTYPE).tobytes() for vector in encoded]
     _analyses_store(analyses, vectors, representation)
-    if analyses:  # new or changed tickets: their days' unthemed and no-request counts change
-        theme_stats_mark_dirty(ticket_ids=[a.ticket_id for a in analyses])
+    if analyses:  # new or changed tickets: their days' unthemed counts change (rebuilt at the next refresh)
+        theme_stats_mark_dirty(ticket_ids=[a.ticket_id for a in analyses], soon=False)
     tickets_assign(ticket_ids=[ticket_id for ticket_id, _, _ in tickets])
     return len(tickets)
 

@@ -40,13 +40,14 @@ def stats_version_bump() -> None:
     transaction.on_commit(lambda: cache.set(STATS_VERSION_KEY, clock.time_ns(), timeout=None))
 
 
-def theme_stats_mark_dirty(*, ticket_ids: Sequence[int]) -> None:
-    """Remember the days of these tickets so their statistics get rebuilt (after commit)."""
+def theme_stats_mark_dirty(*, ticket_ids: Sequence[int], soon: bool = True) -> None:
+    """Remember the days of these tickets so their statistics get rebuilt: right after commit, or,
+    with ``soon=False``, at the next periodic refresh (every few minutes)."""
     days = set(
         Ticket.objects.filter(pk__in=ticket_ids).annotate(day=TruncDate("created_at")).values_list("day", flat=True)
     )
     ThemeStatDirtyDay.objects.bulk_create([ThemeStatDirtyDay(day=day) for day in days], ignore_conflicts=True)
-    if days:
+    if days and soon:
         from config.dispatch import task_dispatch
         from insights.tasks import refresh_theme_stats
 

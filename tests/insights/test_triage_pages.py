@@ -142,6 +142,7 @@ def test_most_affected_puts_the_biggest_customers_first(client_for, support_lead
 def test_the_refresh_of_a_day_copies_the_order_of_its_queued_tickets(queue) -> None:
     """Each queued ticket of a rebuilt day gets its created time and ARR (none: -1); other days wait."""
     TicketAnalysis.objects.update(triage_created_at=None, triage_arr=Decimal(7))
+    ThemeStatDirtyDay.objects.all().delete()  # the days analysing the fixture's tickets marked
     ThemeStatDirtyDay.objects.create(day=date(2026, 3, 1))
 
     assert theme_stats_refresh() == 1

@@ -61,8 +61,17 @@ def test_it_shows_themes_with_confidence_and_who_set_a_manual_one(client_for, vi
 
     html = page(client_for, viewer, ticket)
 
-    assert "Card declined abroad" in html and "Set by sam.lead@example.com" in html
+    assert "Card declined abroad" in html and "Confirmed by sam.lead@example.com" in html
     assert "Payments abroad" in html and "83%" in html and "Assigned by the model" in html
+    assert "Model&#x27;s guess" in html or "Model's guess" in html  # a guess, kept apart from a decision
+
+
+def test_a_near_certain_model_guess_never_reads_100_percent(client_for, viewer, ticket, cards) -> None:
+    TicketTheme.objects.create(ticket=ticket, theme=cards, confidence=0.998, method=AssignmentMethod.MODEL)
+
+    html = page(client_for, viewer, ticket)
+
+    assert "99%" in html and "100%" not in html
 
 
 def test_an_unthemed_ticket_shows_the_models_unsure_guess(client_for, support_lead, ticket, cards) -> None:
