@@ -69,8 +69,7 @@ MIN_NAME_WORDS, MAX_NAME_WORDS = 3, 7
 N_KEYWORDS = 5
 _CANDIDATE_TEXTS = 60  # the theme's most central texts that offer name clauses
 _CANDIDATES = 8  # per theme, compared by meaning when an encoder is given
-_CENTRAL_RANK = 20.0
-_OPENING_WEIGHT = 0.75  # a clause from the text ranked r weighs 1 / (1 + r / 20)
+_CENTRAL_RANK = 20.0  # a clause from the text ranked r weighs 1 / (1 + r / 20)
 _MAX_QUOTE = 160
 # A clause ends at sentence punctuation, a line, brackets or quotes, or a dash between spaces; a
 # comma too, so "Hi, my card was declined" offers "my card was declined".
@@ -221,8 +220,7 @@ def _candidates(
     for rank, text in enumerate(texts[:_CANDIDATE_TEXTS]):
         centrality = 1.0 / (1.0 + rank / _CENTRAL_RANK)
         for clause in _CLAUSE.findall(text):
-            whole = _trimmed(_TOKEN.findall(clause.strip()))
-            for tokens in _spans(whole, MAX_NAME_WORDS):
+            for tokens in _spans(_trimmed(_TOKEN.findall(clause.strip())), MAX_NAME_WORDS):
                 words = _words(" ".join(tokens))
                 content = {w for w in words if topical(w)}
                 unsupported = any(support.get(t.lower(), 0) < 2 for t in tokens if any(ch.isdigit() for ch in t))
@@ -231,9 +229,7 @@ def _candidates(
                     continue
                 lexical = sum(row[vocabulary[w]] for w in content if w in vocabulary) / math.sqrt(len(tokens))
                 key = " ".join(words)
-                # An opening is a clause cut short: it names the theme only where no whole clause does as well.
-                weight = 1.0 if len(tokens) == len(whole) else _OPENING_WEIGHT
-                best[key] = max(best.get(key, 0.0), lexical * centrality * weight)
+                best[key] = max(best.get(key, 0.0), lexical * centrality)
                 written.setdefault(key, _cased(tokens))
                 times[key] = times.get(key, 0) + 1
                 break  # the clause's longest span that qualifies
