@@ -80,6 +80,14 @@ def _is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def _back(request: HttpRequest, fallback: str) -> str:
+    """Where a plain form post returns: its ``next`` when that stays on this site, else ``fallback``."""
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure())
+    return target if target and safe else fallback
+
+
 def _render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
@@ -154,7 +162,7 @@ def _row_after(
             messages.error(request, error)
         else:
             messages.success(request, f"Filed under {filed}.")
-        return redirect(request.POST.get("next") or reverse("triage"))
+        return redirect(_back(request, reverse("triage")))
     context = _row_context(ticket_pk, mode="done" if filed else mode)
     context.update(filed=filed, error=error)
     return _render(request, "insights/_triage_row.html", context, status=200)
@@ -234,10 +242,7 @@ def _no_request_answer(request: HttpRequest, ticket_pk: int, act: Any, *, done: 
         return _render(request, "insights/_triage_row.html", context)
     if error:
         messages.error(request, error)
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        back = reverse("ticket_detail", args=[ticket_pk])
-    return redirect(back)
+    return redirect(_back(request, reverse("ticket_detail", args=[ticket_pk])))
 
 
 # --- suggested themes ---------------------------------------------------------------------------------
@@ -507,9 +512,7 @@ def theme_name(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.error(request, error)
             else:
                 messages.success(request, f"Renamed “{before}” to “{theme.name}”.")
-            target = request.POST.get("next", "")
-            safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
-            return redirect(target if safe and target else reverse("theme_list"))
+            return redirect(_back(request, reverse("theme_list")))
         context.update(mode="edit" if error else "view", error=error, value=request.POST.get("name", ""),
                        renamed_from="" if error else before)
     elif request.method != "GET":

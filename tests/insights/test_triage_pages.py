@@ -281,3 +281,10 @@ def test_the_keyboard_script_is_served_with_the_page(client_for, support_lead, q
     page = client_for(support_lead).get(reverse("triage")).content.decode()
 
     assert "js/curation.js" in page and "data-triage" in page and 'data-action="confirm"' in page
+
+
+def test_a_plain_filing_post_never_returns_off_site(client_for, support_lead, queue) -> None:
+    response = client_for(support_lead).post(reverse("triage_file", args=[queue["tickets"][0].pk]),
+                                             {"theme": queue["cards"].pk, "next": "https://evil.example/"})
+
+    assert response.status_code == 302 and response["Location"] == reverse("triage")
